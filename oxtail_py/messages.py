@@ -1,0 +1,141 @@
+"""The message record: what one line of an inbox holds."""
+
+from __future__ import annotations
+
+import json
+import re
+import secrets
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from oxtail_py.errors import BodyTooLargeError, InvalidMessageError
+
+SCHEMA_VERSION: Final = 1
+MAX_BODY_BYTES: Final = 8192
+MESSAGE_ID_RE: Final = re.compile(r"[0-9a-f]{16}")
+
+
+def new_message_id() -> str:
+    return secrets.token_hex(8)
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
+
+
+def validate_body(body: str) -> str:
+    try:
+        size = len(body.encode("utf-8"))
+    except UnicodeEncodeError as exc:
+        raise InvalidMessageError(
+            f"body is not valid UTF-8 text (bad character at index {exc.start}); send plain text"
+        ) from exc
+    if not body.strip():
+        raise InvalidMessageError("body is empty; say something", code="empty-body")
+    if size > MAX_BODY_BYTES:
+        raise BodyTooLargeError(
+            f"body is {size} UTF-8 bytes; the limit is {MAX_BODY_BYTES}. Shorten it, or "
+            "put the detail in a file in the project and send its path"
+        )
+    return body
+
+
+def validate_message_id(value: str, what: str = "message id") -> str:
+    if not MESSAGE_ID_RE.fullmatch(value):
+        raise InvalidMessageError(
+            f"malformed {what} {value!r}: expected 16 lowercase hex characters",
+            code="invalid-message-id",
+        )
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    id: str
+    body: str
+    enqueued_at: str
+    from_session_id: str | None = None
+    request_id: str | None = None
+    reply_to: str | None = None
+    origin: dict[str, Any] = field(default_factory=dict)
+    schema_version: int = SCHEMA_VERSION
+
+    @classmethod
+    def create(
+        cls,
+        body: str,
+        *,
+        from_session_id: str | None,
+        request_id: str | None = None,
+        reply_to: str | None = None,
+        origin: dict[str, Any] | None = None,
+    ) -> Message:
+        if reply_to is not None:
+            validate_message_id(reply_to, "reply_to")
+        return cls(
+            id=new_message_id(),
+            body=validate_body(body),
+            enqueued_at=now_iso(),
+            from_session_id=from_session_id,
+            request_id=request_id,
+            reply_to=reply_to,
+            origin=dict(origin or {}),
+        )
+
+    def to_line(self) -> bytes:
+        record = {
+            "schema_version": self.schema_version,
+            "id": self.id,
+            "body": self.body,
+            "enqueued_at": self.enqueued_at,
+            "from_session_id": self.from_session_id,
+            "request_id": self.request_id,
+            "reply_to": self.reply_to,
+            "origin": self.origin,
+        }
+        return (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
+
+    @classmethod
+    def from_line(cls, line: bytes) -> Message:
+        """Parse one inbox line; InvalidMessageError says why it is corrupt."""
+        try:
+            record = json.loads(line.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise InvalidMessageError(f"not a JSON line: {exc}") from exc
+        if not isinstance(record, dict):
+            raise InvalidMessageError("not a JSON object")
+        msg_id, body = record.get("id"), record.get("body")
+        if not isinstance(msg_id, str) or not MESSAGE_ID_RE.fullmatch(msg_id):
+            raise InvalidMessageError("missing or malformed id")
+        if not isinstance(body, str):
+            raise InvalidMessageError("missing body")
+        optional = {k: record.get(k) for k in ("from_session_id", "request_id", "reply_to")}
+        for key, value in optional.items():
+            if value is not None and not isinstance(value, str):
+                raise InvalidMessageError(f"{key} is not a string")
+        origin = record.get("origin") or {}
+        version = record.get("schema_version", SCHEMA_VERSION)
+        if not isinstance(origin, dict) or not isinstance(version, int):
+            raise InvalidMessageError("malformed origin or schema_version")
+        return cls(
+            id=msg_id,
+            body=body,
+            enqueued_at=str(record.get("enqueued_at", "")),
+            from_session_id=optional["from_session_id"],
+            request_id=optional["request_id"],
+            reply_to=optional["reply_to"],
+            origin=origin,
+            schema_version=version,
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "message_id": self.id,
+            "from_session_id": self.from_session_id,
+            "request_id": self.request_id,
+            "reply_to": self.reply_to,
+            "enqueued_at": self.enqueued_at,
+            "origin": self.origin,
+            "body": self.body,
+        }

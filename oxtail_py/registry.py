@@ -1,0 +1,198 @@
+"""The registry: one `sessions/<server pid>.json` per running MCP server.
+
+Each server writes only its own entry (atomically). Readers trust nothing in
+another entry for liveness: an entry is live only while its pid runs with the
+recorded start time, so a recycled pid never resurrects a peer.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import signal
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from types import FrameType
+from typing import Any, Final
+
+from oxtail_py.atomic import atomic_write_json, read_private
+from oxtail_py.errors import InvalidMessageError, OxtailError
+from oxtail_py.layout import Layout
+from oxtail_py.messages import now_iso
+from oxtail_py.procs import ProcessIdentity
+
+MAX_PURPOSE_CHARS: Final = 200
+
+
+def validate_purpose(purpose: str) -> str:
+    purpose = purpose.strip()
+    if len(purpose) > MAX_PURPOSE_CHARS:
+        raise InvalidMessageError(
+            f"purpose is {len(purpose)} characters; the limit is {MAX_PURPOSE_CHARS}. "
+            "Say it shorter: peers see it in their session list",
+            code="purpose-too-long",
+        )
+    return purpose
+
+
+@dataclass
+class ClientInfo:
+    type: str | None = None  # "claude" | "codex" | None (unknown)
+    session_id: str | None = None
+    transcript_path: str | None = None
+    cwd: str | None = None
+    identity_source: str | None = None  # which strategy gave session_id
+    claimed: bool = False  # an explicit claim: sticky, never overridden
+
+
+@dataclass
+class TmuxInfo:
+    pane: str | None = None
+    session: str | None = None
+
+
+@dataclass
+class StateCard:
+    purpose: str = ""
+    updated_at: str | None = None
+
+
+@dataclass
+class SessionEntry:
+    server_pid: int
+    server_start: str
+    started_at: str = field(default_factory=now_iso)
+    client: ClientInfo = field(default_factory=ClientInfo)
+    tmux: TmuxInfo = field(default_factory=TmuxInfo)
+    state: StateCard = field(default_factory=StateCard)
+    capabilities: list[str] = field(default_factory=list)
+
+    @property
+    def identity(self) -> ProcessIdentity:
+        return ProcessIdentity(self.server_pid, self.server_start)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> SessionEntry:
+        try:
+            return cls(
+                server_pid=int(data["server_pid"]),
+                server_start=str(data["server_start"]),
+                started_at=str(data.get("started_at") or ""),
+                client=ClientInfo(**(data.get("client") or {})),
+                tmux=TmuxInfo(**(data.get("tmux") or {})),
+                state=StateCard(**(data.get("state") or {})),
+                capabilities=[str(c) for c in data.get("capabilities") or []],
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise OxtailError(
+                f"malformed registry entry: {exc}", code="bad-registry-entry"
+            ) from exc
+
+
+@dataclass(frozen=True, slots=True)
+class Rejected:
+    path: Path
+    reason: str
+
+
+@dataclass
+class RegistryScan:
+    entries: list[SessionEntry]
+    rejected: list[Rejected]
+
+
+class Registry:
+    def __init__(self, layout: Layout) -> None:
+        self.layout = layout
+
+    def write(self, entry: SessionEntry) -> None:
+        atomic_write_json(self.layout.session_file(entry.server_pid), entry.to_dict())
+
+    def remove(self, server: ProcessIdentity) -> None:
+        """Delete `server`'s entry, unless the file now belongs to a newer process."""
+        path = self.layout.session_file(server.pid)
+        entry = self._load(path)
+        if isinstance(entry, SessionEntry) and entry.server_start != server.start:
+            return
+        path.unlink(missing_ok=True)
+
+    def scan(self) -> RegistryScan:
+        """Live entries (dead ones pruned, one per session id: the freshest) + rejects."""
+        directory = self.layout.sessions_dir
+        live: list[SessionEntry] = []
+        rejected: list[Rejected] = []
+        for name in sorted(os.listdir(directory)):
+            if not name.endswith(".json") or name.startswith("."):
+                continue
+            path = directory / name
+            loaded = self._load(path)
+            if isinstance(loaded, str):
+                rejected.append(Rejected(path, loaded))
+                continue
+            if name != f"{loaded.server_pid}.json":
+                rejected.append(Rejected(path, f"server_pid {loaded.server_pid} != file name"))
+                continue
+            if not loaded.identity.is_alive():
+                path.unlink(missing_ok=True)
+                continue
+            live.append(loaded)
+        return RegistryScan(_freshest_per_session(live), rejected)
+
+    def read_all(self) -> list[SessionEntry]:
+        return self.scan().entries
+
+    def get(self, server: ProcessIdentity) -> SessionEntry | None:
+        entry = self._load(self.layout.session_file(server.pid))
+        if isinstance(entry, SessionEntry) and entry.server_start == server.start:
+            return entry
+        return None
+
+    @staticmethod
+    def _load(path: Path) -> SessionEntry | str:
+        """The entry at `path`, or the reason it cannot be used."""
+        try:
+            data = json.loads(read_private(path))
+        except FileNotFoundError:
+            return "vanished"
+        except (OSError, OxtailError, ValueError) as exc:
+            return f"unreadable: {exc}"
+        if not isinstance(data, dict):
+            return "not a JSON object"
+        try:
+            return SessionEntry.from_dict(data)
+        except OxtailError as exc:
+            return str(exc)
+
+
+def _freshest_per_session(entries: list[SessionEntry]) -> list[SessionEntry]:
+    """One client can host two servers (a restart, /new): keep the newest per session."""
+    by_session: dict[str, SessionEntry] = {}
+    anonymous: list[SessionEntry] = []
+    for entry in entries:
+        sid = entry.client.session_id
+        if sid is None:
+            anonymous.append(entry)
+        elif sid not in by_session or _age_key(entry) > _age_key(by_session[sid]):
+            by_session[sid] = entry
+    return sorted([*by_session.values(), *anonymous], key=lambda e: e.server_pid)
+
+
+def _age_key(entry: SessionEntry) -> tuple[float, int]:
+    return (float(entry.server_start), entry.server_pid)
+
+
+def unregister_on_exit(registry: Registry, server: ProcessIdentity) -> None:
+    """Remove our entry on normal exit and on SIGTERM/SIGHUP (a kill -9 is pruned by readers)."""
+    atexit.register(registry.remove, server)
+
+    def _on_signal(signum: int, _frame: FrameType | None) -> None:
+        registry.remove(server)
+        sys.exit(128 + signum)
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _on_signal)

@@ -6,10 +6,12 @@
         inbox.jsonl                                  append-only queue, one JSON message a line
         lock/owner.<pid>-<start>                     the mailbox lock (see locks.py)
         claim.<pid>-<start>.<nonce>.jsonl            messages a reader took and has not committed
+        await.<request id>.<pid>-<start>             an ask_peer waiting: drains leave its reply
         delivered.txt                                ids already handed over (bounded)
         quarantine.jsonl                             corrupt lines, kept with the reason
       status/<session id>                            busy/idle marker written by the hooks
       drops/<client pid>.json                        SessionStart drop: identity for the server
+      drops/server-<pid>-<start>.json                `oxtail-py claim` for one running server
       hooks/                                         installed hook scripts
 
 A mailbox key is a client session id, or `pid-<pid>-<start>` for a server that
@@ -138,6 +140,17 @@ class MailboxPaths:
             self.directory / n for n in names if n.startswith("claim.") and n.endswith(".jsonl")
         ]
 
+    def awaiting(self, request_id: str, owner: ProcessIdentity) -> Path:
+        return self.directory / f"await.{request_id}.{owner.token()}"
+
+    @staticmethod
+    def awaiting_parts(name: str) -> tuple[str, ProcessIdentity | None] | None:
+        """(request id, waiter) for an `await.` entry name, else None."""
+        if not name.startswith("await."):
+            return None
+        _, request_id, token = name.split(".", 2)
+        return request_id, ProcessIdentity.parse_token(token)
+
     @staticmethod
     def claim_owner(claim: Path) -> ProcessIdentity | None:
         parts = claim.name.split(".")
@@ -200,3 +213,6 @@ class Layout:
 
     def drop_file(self, client_pid: int) -> Path:
         return self.drops_dir / f"{client_pid}.json"
+
+    def claim_drop_file(self, server: ProcessIdentity) -> Path:
+        return self.drops_dir / f"server-{server.token()}.json"

@@ -14,6 +14,9 @@ Protocol (every step is safe to be killed at):
   reader dies after handing over and before recording.
 * `abort()` (hand-over failed, e.g. a cancelled tool call) puts the claimed
   messages back at the front of the inbox.
+* While an ask_peer waits (an `await.<request id>.<waiter>` marker), `drain()`
+  leaves its reply in the inbox: the hook or read_my_messages of a parallel
+  tool call must not steal the reply the waiting call is about to return.
 * A corrupt line is appended to `quarantine.jsonl` with the reason, never dropped.
 """
 
@@ -22,7 +25,8 @@ from __future__ import annotations
 import json
 import os
 import secrets
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -138,13 +142,16 @@ class Mailbox:
             return 0
 
     def drain(self) -> Delivery:
-        """Take every waiting message, oldest first."""
+        """Take every waiting message, oldest first (replies an ask_peer awaits stay)."""
         claim = self._claim_path()
         with self._lock():
-            self._recover_dead_claims()
+            awaited = self._housekeep()
             if not self._inbox_has_data():
                 return Delivery(self, [])
-            os.rename(self.paths.inbox, claim)
+            if awaited:
+                self._claim_unawaited(claim, awaited)
+            else:
+                os.rename(self.paths.inbox, claim)
             delivered = self._delivered_ids()
         kept, quarantined = self._sort_out([_parse(raw) for raw in _read_lines(claim)], delivered)
         messages = [ln.message for ln in kept if ln.message is not None]
@@ -156,7 +163,7 @@ class Mailbox:
     def drain_first(self, predicate: Callable[[Message], bool]) -> Delivery | None:
         """Take the oldest message matching `predicate`; every other line stays byte-for-byte."""
         with self._lock():
-            self._recover_dead_claims()
+            self._housekeep()
             raws = _read_lines(self.paths.inbox)
             delivered = self._delivered_ids()
             for index, raw in enumerate(raws):
@@ -172,7 +179,7 @@ class Mailbox:
         """Move every waiting line (corrupt ones too, they quarantine there) to `other`."""
         claim = self._claim_path()
         with self._lock():
-            self._recover_dead_claims()
+            self._housekeep()
             if not self._inbox_has_data():
                 return 0
             os.rename(self.paths.inbox, claim)
@@ -181,7 +188,50 @@ class Mailbox:
         Delivery(self, [], 0, claim).commit(record=False)
         return len(raws)
 
+    @contextmanager
+    def awaiting_reply(self, request_id: str) -> Iterator[None]:
+        """Mark that this process waits for a reply to `request_id` (see module doc)."""
+        marker = self.paths.awaiting(request_id, self_identity())
+        os.close(open_private(marker, os.O_CREAT | os.O_WRONLY))
+        try:
+            yield
+        finally:
+            marker.unlink(missing_ok=True)
+
     # -- internals (lock held where noted) -------------------------------------
+
+    def _housekeep(self) -> set[str]:
+        """(lock held) Recover dead readers' claims, sweep debris; return awaited request ids.
+
+        One directory listing serves all three: this runs on every drain.
+        """
+        awaited: set[str] = set()
+        for name in sorted(os.listdir(self.paths.directory)):
+            path = self.paths.directory / name
+            if name.startswith("claim.") and name.endswith(".jsonl"):
+                owner = MailboxPaths.claim_owner(path)
+                if owner is None or not owner.is_alive():
+                    self._recover_claim(path)
+            elif parts := MailboxPaths.awaiting_parts(name):
+                request_id, waiter = parts
+                if waiter is not None and waiter.is_alive():
+                    awaited.add(request_id)
+                else:
+                    path.unlink(missing_ok=True)
+            elif name.startswith(".lock.tmp."):
+                sweep_stale_lock_debris(self.paths.directory)
+        return awaited
+
+    def _claim_unawaited(self, claim: Path, awaited: set[str]) -> None:
+        """(lock held) Move every line but awaited replies from the inbox to `claim`."""
+        raws = _read_lines(self.paths.inbox)
+        stay: list[bytes] = []
+        take: list[bytes] = []
+        for raw in raws:
+            msg = _parse(raw).message
+            (stay if msg is not None and msg.reply_to in awaited else take).append(raw)
+        atomic_write_bytes(claim, b"".join(take))
+        atomic_write_bytes(self.paths.inbox, b"".join(stay))
 
     def _claim_path(self) -> Path:
         return self.paths.claim(self_identity(), secrets.token_hex(4))
@@ -227,17 +277,12 @@ class Mailbox:
         finally:
             os.close(fd)
 
-    def _recover_dead_claims(self) -> None:
-        """(lock held) Put claims of dead readers back at the front of the inbox."""
-        for claim in self.paths.claims():
-            owner = MailboxPaths.claim_owner(claim)
-            if owner is not None and owner.is_alive():
-                continue
-            delivered = self._delivered_ids()
-            lines = [_parse(raw) for raw in _read_lines(claim)]
-            keep = [ln.raw for ln in lines if ln.message is None or ln.message.id not in delivered]
-            self._restore_front(keep, claim)
-        sweep_stale_lock_debris(self.paths.directory)
+    def _recover_claim(self, claim: Path) -> None:
+        """(lock held) Put a dead reader's claim back at the front, minus delivered ids."""
+        delivered = self._delivered_ids()
+        lines = [_parse(raw) for raw in _read_lines(claim)]
+        keep = [ln.raw for ln in lines if ln.message is None or ln.message.id not in delivered]
+        self._restore_front(keep, claim)
 
     def _restore_front(self, raws: list[bytes], claim: Path) -> None:
         """(lock held) inbox := raws + inbox, each id once; then drop the claim."""

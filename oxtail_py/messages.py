@@ -67,18 +67,21 @@ class Message:
         body: str,
         *,
         from_session_id: str | None,
-        request_id: str | None = None,
+        expects_reply: bool = False,
         reply_to: str | None = None,
         origin: dict[str, Any] | None = None,
     ) -> Message:
+        """A new message. A request (expects_reply) carries request_id == its own id;
+        the answer names it in reply_to."""
         if reply_to is not None:
             validate_message_id(reply_to, "reply_to")
+        message_id = new_message_id()
         return cls(
-            id=new_message_id(),
+            id=message_id,
             body=validate_body(body),
             enqueued_at=now_iso(),
             from_session_id=from_session_id,
-            request_id=request_id,
+            request_id=message_id if expects_reply else None,
             reply_to=reply_to,
             origin=dict(origin or {}),
         )

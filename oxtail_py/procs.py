@@ -82,3 +82,18 @@ def ancestors(pid: int) -> list[psutil.Process]:
         return list(psutil.Process(pid).parents())
     except (psutil.NoSuchProcess, psutil.AccessDenied):
         return []
+
+
+def proven_pane(pid: int, pane_pids: dict[int, str]) -> str | None:
+    """The pane whose shell is `pid` or one of its ancestors, from the LIVE process tree.
+
+    This is the only way we attribute a pane to a process: an env var (TMUX_PANE)
+    or a registry field can name another agent's pane (Codex's shared daemon
+    forwards the first TUI's TMUX_PANE to every server).
+    """
+    if pid in pane_pids:
+        return pane_pids[pid]
+    for parent in ancestors(pid):
+        if parent.pid in pane_pids:
+            return pane_pids[parent.pid]
+    return None

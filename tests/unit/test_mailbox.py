@@ -18,8 +18,10 @@ from oxtail_py.messages import MAX_BODY_BYTES, Message
 from oxtail_py.procs import ProcessIdentity, identity_of
 
 
-def _msg(body: str, **kw: str | None) -> Message:
-    return Message.create(body, from_session_id=kw.pop("sender", "s1"), **kw)
+def _msg(body: str, reply_to: str | None = None, expects_reply: bool = False) -> Message:
+    return Message.create(
+        body, from_session_id="s1", reply_to=reply_to, expects_reply=expects_reply
+    )
 
 
 def _dead_identity() -> ProcessIdentity:
@@ -31,7 +33,7 @@ def _dead_identity() -> ProcessIdentity:
 
 def test_drain_returns_messages_oldest_first_with_all_fields(layout: Layout) -> None:
     box = Mailbox.open(layout, "sess-a")
-    sent = [_msg(f"m{i}", request_id=f"r{i}") for i in range(3)]
+    sent = [_msg(f"m{i}", expects_reply=i == 1) for i in range(3)]
     for m in sent:
         box.enqueue(m)
     delivery = box.drain()
@@ -205,3 +207,29 @@ def test_pending_count_counts_waiting_lines(layout: Layout) -> None:
     box.enqueue(_msg("a"))
     box.enqueue(_msg("b"))
     assert box.pending_count() == 2
+
+
+def test_drain_leaves_a_reply_that_a_live_ask_awaits(layout: Layout) -> None:
+    box = Mailbox.open(layout, "sess-a")
+    request_id = "00112233aabbccdd"
+    reply = _msg("the answer", reply_to=request_id)
+    other = _msg("unrelated")
+    with box.awaiting_reply(request_id):
+        box.enqueue(reply)
+        box.enqueue(other)
+        assert [m.id for m in box.drain().messages] == [other.id]
+        taken = box.drain_first(lambda m: m.reply_to == request_id)
+        assert taken is not None and taken.messages == [reply]
+        taken.abort()
+    assert [m.id for m in box.drain().messages] == [reply.id]
+
+
+def test_a_dead_waiters_marker_is_swept_and_its_reply_delivered(layout: Layout) -> None:
+    box = Mailbox.open(layout, "sess-a")
+    request_id = "00112233aabbccdd"
+    marker = box.paths.awaiting(request_id, _dead_identity())
+    marker.touch()
+    reply = _msg("late answer", reply_to=request_id)
+    box.enqueue(reply)
+    assert [m.id for m in box.drain().messages] == [reply.id]
+    assert not marker.exists()

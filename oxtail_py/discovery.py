@@ -1,0 +1,172 @@
+"""Who is in this project: live registry entries joined with tmux panes, and name lookup.
+
+A registry entry says where its server runs; the pane that hosts it is taken
+only from the live process tree (see procs.proven_pane), never from the entry.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from oxtail_py import tmux
+from oxtail_py.errors import OxtailError
+from oxtail_py.layout import Layout, pid_box_key
+from oxtail_py.mailbox import Mailbox
+from oxtail_py.procs import ProcessIdentity, proven_pane
+from oxtail_py.registry import Registry, SessionEntry
+from oxtail_py.scope import OutOfScopeError, contains
+
+
+class TargetError(OxtailError):
+    code = "unknown-target"
+
+
+@dataclass
+class Row:
+    """One line of list_project_sessions: an agent (registered server) or a bare pane."""
+
+    kind: str  # "agent" | "pane"
+    name: str
+    tmux_pane: str | None = None
+    tmux_session: str | None = None
+    cwd: str | None = None
+    pane_command: str | None = None
+    client_type: str | None = None
+    client_session_id: str | None = None
+    server_pid: int | None = None
+    purpose: str = ""
+    purpose_updated_at: str | None = None
+    unread: int = 0
+    is_me: bool = False
+    entry: SessionEntry | None = field(default=None, repr=False)
+
+    @property
+    def mailbox_key(self) -> str:
+        assert self.entry is not None, "only agent rows have a mailbox"
+        return self.client_session_id or pid_box_key(self.entry.identity)
+
+
+@dataclass
+class Listing:
+    project_root: Path
+    inferred: bool
+    rows: list[Row]
+    tmux_available: bool
+    outside: list[Row]  # live agents of other projects: only to explain a refusal
+
+
+def _agent_row(
+    entry: SessionEntry, pane: tmux.Pane | None, layout: Layout, me: ProcessIdentity
+) -> Row:
+    row = Row(
+        kind="agent",
+        name="",
+        tmux_pane=pane.pane_id if pane else None,
+        tmux_session=pane.session if pane else None,
+        cwd=entry.client.cwd,
+        pane_command=pane.command if pane else None,
+        client_type=entry.client.type,
+        client_session_id=entry.client.session_id,
+        server_pid=entry.server_pid,
+        purpose=entry.state.purpose,
+        purpose_updated_at=entry.state.updated_at,
+        is_me=entry.identity == me,
+        entry=entry,
+    )
+    row.name = row.tmux_session or row.client_session_id or f"pid-{entry.server_pid}"
+    box = layout.existing_mailbox(row.mailbox_key)
+    row.unread = Mailbox(box).pending_count() if box else 0
+    return row
+
+
+def list_project(
+    layout: Layout, project_root: Path, inferred: bool, me: ProcessIdentity
+) -> Listing:
+    panes = tmux.list_panes()
+    pane_ids_by_pid = {p.pane_pid: p.pane_id for p in panes}
+    pane_by_id = {p.pane_id: p for p in panes}
+    rows: list[Row] = []
+    outside: list[Row] = []
+    agent_panes: set[str] = set()
+    for entry in Registry(layout).read_all():
+        pane_id = proven_pane(entry.server_pid, pane_ids_by_pid)
+        pane = pane_by_id.get(pane_id) if pane_id else None
+        row = _agent_row(entry, pane, layout, me)
+        if pane:
+            agent_panes.add(pane.pane_id)
+        inside = contains(project_root, entry.client.cwd) or (
+            entry.client.cwd is None and pane is not None and contains(project_root, pane.cwd)
+        )
+        (rows if inside else outside).append(row)
+    for pane in panes:
+        if pane.pane_id not in agent_panes and contains(project_root, pane.cwd):
+            rows.append(
+                Row(
+                    kind="pane",
+                    name=pane.session,
+                    tmux_pane=pane.pane_id,
+                    tmux_session=pane.session,
+                    cwd=pane.cwd,
+                    pane_command=pane.command,
+                )
+            )
+    return Listing(project_root, inferred, rows, bool(panes) or tmux_reachable(), outside)
+
+
+def tmux_reachable() -> bool:
+    try:
+        tmux.run(["list-sessions"])
+    except tmux.TmuxError:
+        return False
+    return True
+
+
+def _matches(row: Row, name: str) -> bool:
+    if name in (row.client_session_id, row.tmux_session, row.tmux_pane, row.name):
+        return True
+    # A unique prefix of a session id (8+ chars) is enough, as with git hashes.
+    return len(name) >= 8 and (row.client_session_id or "").startswith(name)
+
+
+def resolve(listing: Listing, name: str, *, agents_only: bool) -> Row:
+    """The one row `name` designates in the project, or a specific error."""
+    name = name.strip()
+    if not name:
+        raise TargetError("no target given: pass a tmux session name or a session id")
+    found = [r for r in listing.rows if _matches(r, name)]
+    agents = [r for r in found if r.kind == "agent"]
+    if len(agents) == 1:
+        return agents[0]
+    if len(agents) > 1:
+        exact = [r for r in agents if r.client_session_id == name]
+        if len(exact) == 1:
+            return exact[0]
+        described = ", ".join(
+            f"{r.client_session_id or 'no session id'} (pane {r.tmux_pane}, {r.client_type})"
+            for r in agents
+        )
+        raise TargetError(
+            f"{name!r} is ambiguous: it matches {len(agents)} agents: {described}. "
+            "Use the session id instead.",
+            code="ambiguous-target",
+        )
+    if found and agents_only:
+        raise TargetError(
+            f"{name!r} is a tmux session with no oxtail agent in it (running "
+            f"{found[0].pane_command}); you can read it with read_session(mode='pane')",
+            code="no-agent-in-pane",
+        )
+    if found:
+        return found[0]
+    elsewhere = [r for r in listing.outside if _matches(r, name)]
+    if elsewhere:
+        raise OutOfScopeError(
+            f"{name!r} is an agent in {elsewhere[0].cwd}, outside this project "
+            f"({listing.project_root}); cross-project reads and sends are refused"
+        )
+    known = ", ".join(r.name for r in listing.rows if not r.is_me) or "none"
+    raise TargetError(
+        f"no agent or tmux session named {name!r} in {listing.project_root} "
+        f"(known here: {known}); list_project_sessions shows who is here"
+    )

@@ -1,0 +1,129 @@
+"""The only module that runs tmux.
+
+Which tmux server: `OXTAIL_TMUX_SOCKET` (a socket path, mainly for tests and
+unusual setups), else whatever tmux itself picks ($TMUX inside a pane, else the
+default socket). Untrusted text only ever reaches tmux as a literal
+(`send-keys -l`, or a paste buffer loaded from stdin), never as key names.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from dataclasses import dataclass
+from typing import Final
+
+from oxtail_py.errors import OxtailError
+
+PANE_ID_RE: Final = re.compile(r"%[0-9]{1,9}")
+_TIMEOUT_S: Final = 5.0
+_FIELDS: Final = (
+    "#{pane_id}\t#{pane_pid}\t#{session_name}\t#{window_index}\t#{pane_index}\t"
+    "#{pane_current_path}\t#{pane_current_command}"
+)
+
+
+class TmuxError(OxtailError):
+    code = "tmux-error"
+
+
+class TmuxUnavailableError(TmuxError):
+    code = "tmux-unavailable"
+
+
+@dataclass(frozen=True, slots=True)
+class Pane:
+    pane_id: str
+    pane_pid: int
+    session: str
+    window: int
+    index: int
+    cwd: str
+    command: str
+
+    @property
+    def target(self) -> str:
+        return f"{self.session}:{self.window}.{self.index}"
+
+
+def validate_pane_id(pane_id: str) -> str:
+    if not PANE_ID_RE.fullmatch(pane_id):
+        raise TmuxError(
+            f"malformed tmux pane id {pane_id!r}: expected %<number>", code="bad-pane-id"
+        )
+    return pane_id
+
+
+def _base_command() -> list[str]:
+    exe = shutil.which("tmux")
+    if exe is None:
+        raise TmuxUnavailableError("tmux is not installed (not on PATH); pane features are off")
+    socket = os.environ.get("OXTAIL_TMUX_SOCKET")
+    return [exe, "-S", socket] if socket else [exe]
+
+
+def run(args: list[str], *, stdin: bytes | None = None) -> str:
+    try:
+        done = subprocess.run(
+            [*_base_command(), *args],
+            input=stdin,
+            capture_output=True,
+            timeout=_TIMEOUT_S,
+            check=False,
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise TmuxError(f"tmux {args[0]} did not answer within {_TIMEOUT_S:.0f}s") from exc
+    if done.returncode != 0:
+        err = done.stderr.decode(errors="replace").strip()
+        if "no server running" in err or "error connecting" in err:
+            raise TmuxUnavailableError(f"no tmux server is running ({err})")
+        raise TmuxError(f"tmux {args[0]} failed: {err}")
+    return done.stdout.decode(errors="replace")
+
+
+def list_panes() -> list[Pane]:
+    """Every pane of every session on this tmux server; [] when no server runs."""
+    try:
+        out = run(["list-panes", "-a", "-F", _FIELDS])
+    except TmuxUnavailableError:
+        return []
+    panes = []
+    for line in out.splitlines():
+        parts = line.split("\t")
+        if len(parts) != 7 or not PANE_ID_RE.fullmatch(parts[0]) or not parts[1].isdigit():
+            continue
+        panes.append(
+            Pane(
+                parts[0],
+                int(parts[1]),
+                parts[2],
+                int(parts[3] or 0),
+                int(parts[4] or 0),
+                parts[5],
+                parts[6],
+            )
+        )
+    return panes
+
+
+def capture(pane_id: str, lines: int) -> str:
+    """The last `lines` lines of the pane (scrollback included), trailing blanks trimmed."""
+    out = run(["capture-pane", "-p", "-J", "-t", validate_pane_id(pane_id), "-S", f"-{lines}"])
+    return out.rstrip("\n")
+
+
+def send_literal(pane_id: str, text: str) -> None:
+    run(["send-keys", "-t", validate_pane_id(pane_id), "-l", "--", text])
+
+
+def send_enter(pane_id: str) -> None:
+    run(["send-keys", "-t", validate_pane_id(pane_id), "Enter"])
+
+
+def paste(pane_id: str, text: str) -> None:
+    """Bracketed paste of `text` (via a named buffer loaded from stdin), no Enter."""
+    buffer = f"oxtail-{os.getpid()}"
+    run(["load-buffer", "-b", buffer, "-"], stdin=text.encode())
+    run(["paste-buffer", "-d", "-p", "-b", buffer, "-t", validate_pane_id(pane_id)])

@@ -1,0 +1,330 @@
+"""The MCP tools end to end: real server processes in real tmux panes, real MCP client."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import anyio
+import pytest
+
+from oxtail_py.layout import Layout
+from oxtail_py.mailbox import Mailbox
+from oxtail_py.messages import MAX_BODY_BYTES
+from tests.integration.harness import (
+    PrivateTmux,
+    ServerProc,
+    await_until,
+    error_code,
+    launch_in_pane,
+    ok,
+)
+
+pytestmark = pytest.mark.anyio
+
+SID_A = "aaaaaaaa-0000-4000-8000-000000000001"
+SID_B = "bbbbbbbb-0000-4000-8000-000000000002"
+SID_C = "cccccccc-0000-4000-8000-000000000003"
+
+
+def _agent(
+    tmux: PrivateTmux, env: dict[str, str], name: str, cwd: Path, sid: str | None, **kw: str
+) -> ServerProc:
+    extra = {"CLAUDE_CODE_SESSION_ID": sid} if sid else {}
+    return launch_in_pane(tmux, session=name, cwd=cwd, env={**env, **extra}, **kw)
+
+
+@pytest.fixture
+def world(
+    tmux_server: PrivateTmux, server_env: dict[str, str], project: Path, tmp_path: Path
+) -> dict[str, ServerProc]:
+    other = tmp_path / "other-proj"
+    (other / ".git").mkdir(parents=True)
+    agents = {
+        "alpha": _agent(tmux_server, server_env, "alpha", project, SID_A, as_client="claude"),
+        "beta": _agent(tmux_server, server_env, "beta", project / "src", SID_B),
+        "gamma": _agent(tmux_server, server_env, "gamma", other, SID_C),
+    }
+    tmux_server.new_session("notes", project)  # a plain shell in the project
+    tmux_server.new_session("elsewhere", other)
+    return agents
+
+
+async def test_list_shows_project_agents_and_panes_but_not_other_projects(
+    world: dict[str, ServerProc], project: Path
+) -> None:
+    async with (
+        world["alpha"].client() as a,
+        world["beta"].client() as _b,
+        world["gamma"].client() as _c,
+    ):
+        listing = ok(await a.call_tool("list_project_sessions", {}))
+        assert listing["project_root"] == str(project) and listing["inferred"] is True
+        rows = {r["name"]: r for r in listing["sessions"]}
+        assert set(rows) == {"alpha", "beta", "notes"}
+        assert rows["alpha"]["is_me"] and rows["alpha"]["client_type"] == "claude"
+        assert rows["alpha"]["tmux_pane"] == world["alpha"].pane
+        assert rows["beta"]["client_session_id"] == SID_B and rows["beta"]["kind"] == "agent"
+        assert rows["notes"]["kind"] == "pane" and rows["notes"]["client_session_id"] is None
+        explicit = ok(await a.call_tool("list_project_sessions", {"project_root": str(project)}))
+        assert explicit["inferred"] is False
+
+
+async def test_send_and_read_carry_every_field_and_state_cards_show(
+    world: dict[str, ServerProc],
+) -> None:
+    async with world["alpha"].client() as a, world["beta"].client() as b:
+        ok(await b.call_tool("set_my_state", {"purpose": "fixing the flaky parser test"}))
+        sent = ok(await a.call_tool("send_message", {"target": "beta", "body": "hello beta"}))
+        assert sent["target_session_id"] == SID_B and sent["target_pane"] == world["beta"].pane
+        rows = {
+            r["name"]: r for r in ok(await a.call_tool("list_project_sessions", {}))["sessions"]
+        }
+        assert rows["beta"]["unread"] == 1
+        assert rows["beta"]["purpose"] == "fixing the flaky parser test"
+        inbox = ok(await b.call_tool("read_my_messages", {}))
+        assert inbox["count"] == 1
+        msg = inbox["messages"][0]
+        assert msg["message_id"] == sent["message_id"] and msg["body"] == "hello beta"
+        assert msg["from_session_id"] == SID_A and msg["request_id"] is None
+        assert ok(await b.call_tool("read_my_messages", {}))["count"] == 0
+
+
+async def test_bad_sends_get_specific_errors_and_deliver_nothing(
+    world: dict[str, ServerProc],
+    tmux_server: PrivateTmux,
+    server_env: dict[str, str],
+    project: Path,
+) -> None:
+    # Two agents in one tmux session make the session name ambiguous.
+    twin = _agent(
+        tmux_server,
+        server_env,
+        "beta",
+        project,
+        "dddddddd-0000-4000-8000-000000000004",
+        split_into="beta",
+    )
+    async with (
+        world["alpha"].client() as a,
+        world["beta"].client() as b,
+        twin.client() as _t,
+        world["gamma"].client() as _c,
+    ):
+        cases = {
+            "cross-project": {"target": "gamma", "body": "hi"},
+            "unknown-target": {"target": "nobody", "body": "hi"},
+            "ambiguous-target": {"target": "beta", "body": "hi"},
+            "send-to-self": {"target": SID_A, "body": "hi"},
+            "no-agent-in-pane": {"target": "notes", "body": "hi"},
+            "body-too-large": {"target": SID_B, "body": "x" * (MAX_BODY_BYTES + 1)},
+            "empty-body": {"target": SID_B, "body": "  "},
+            "invalid-message-id": {"target": SID_B, "body": "hi", "reply_to": "not-an-id"},
+        }
+        for code, args in cases.items():
+            assert error_code(await a.call_tool("send_message", args)) == code, code
+        # a unique session-id prefix is fine where the tmux name is ambiguous
+        ok(await a.call_tool("send_message", {"target": SID_B[:13], "body": "by prefix"}))
+        got = ok(await b.call_tool("read_my_messages", {}))
+        assert [m["body"] for m in got["messages"]] == ["by prefix"]
+
+
+async def test_ask_peer_returns_the_correlated_reply_and_leaves_other_mail(
+    world: dict[str, ServerProc],
+) -> None:
+    async with world["alpha"].client() as a, world["beta"].client() as b:
+        result: dict[str, object] = {}
+
+        async def ask() -> None:
+            result.update(
+                ok(
+                    await a.call_tool(
+                        "ask_peer", {"target": "beta", "body": "which port?", "timeout_ms": 20000}
+                    )
+                )
+            )
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(ask)
+            request = None
+            with anyio.fail_after(10):
+                while request is None:
+                    inbox = ok(await b.call_tool("read_my_messages", {}))
+                    request = next(iter(inbox["messages"]), None)
+            assert request["request_id"] == request["message_id"]
+            # Noise first: a plain message and a reply to something else must not end the ask.
+            ok(await b.call_tool("send_message", {"target": SID_A, "body": "unrelated"}))
+            ok(
+                await b.call_tool(
+                    "send_message",
+                    {"target": SID_A, "body": "wrong one", "reply_to": "0123456789abcdef"},
+                )
+            )
+            ok(
+                await b.call_tool(
+                    "send_message",
+                    {"target": SID_A, "body": "port 8080", "reply_to": request["request_id"]},
+                )
+            )
+        assert result["status"] == "answered"
+        assert result["reply"]["body"] == "port 8080"  # type: ignore[index]
+        assert result["request_id"] == request["request_id"]
+        left = ok(await a.call_tool("read_my_messages", {}))
+        assert [m["body"] for m in left["messages"]] == ["unrelated", "wrong one"]
+
+
+async def test_ask_peer_times_out_with_a_clear_status_and_clamps_the_timeout(
+    world: dict[str, ServerProc],
+) -> None:
+    async with world["alpha"].client() as a, world["beta"].client() as _b:
+        out = ok(
+            await a.call_tool("ask_peer", {"target": "beta", "body": "hello?", "timeout_ms": 300})
+        )
+        assert out["status"] == "timeout" and out["reply"] is None
+        assert out["timeout_ms"] == 300 and out["timeout_clamped"] is False
+        assert out["waited_ms"] >= 300
+
+
+async def test_ask_peer_cancelled_after_the_reply_was_taken_puts_it_back(
+    tmux_server: PrivateTmux,
+    server_env: dict[str, str],
+    project: Path,
+) -> None:
+    alpha = _agent(
+        tmux_server, {**server_env, "OXTAIL_TEST_HOLD_REPLY_MS": "3000"}, "alpha", project, SID_A
+    )
+    beta = _agent(tmux_server, server_env, "beta", project, SID_B)
+    layout = Layout(Path(server_env["AGENTMAIL_HOME"]))
+    async with alpha.client() as a, beta.client() as b:
+        with anyio.move_on_after(8):  # the client gives up while the reply is held
+            async with anyio.create_task_group() as tg:
+
+                async def ask() -> None:
+                    await a.call_tool(
+                        "ask_peer", {"target": "beta", "body": "q", "timeout_ms": 60000}
+                    )
+
+                tg.start_soon(ask)
+                request = None
+                while request is None:
+                    inbox = ok(await b.call_tool("read_my_messages", {}))
+                    request = next(iter(inbox["messages"]), None)
+                ok(
+                    await b.call_tool(
+                        "send_message",
+                        {"target": SID_A, "body": "the answer", "reply_to": request["request_id"]},
+                    )
+                )
+                # the asker takes the reply into a claim, then holds it 3 s
+                box = Mailbox.open(layout, SID_A)
+                await await_until(lambda: box.paths.claims(), what="the reply to be claimed")
+                tg.cancel_scope.cancel()
+        await await_until(lambda: not box.paths.claims(), what="the abort")
+        assert not box.paths.delivered.exists(), "the cancelled reply was committed"
+        back = ok(await a.call_tool("read_my_messages", {}))
+        assert [m["body"] for m in back["messages"]] == ["the answer"]
+
+
+async def test_ask_peer_needs_a_target_with_a_session_id(
+    tmux_server: PrivateTmux,
+    server_env: dict[str, str],
+    project: Path,
+) -> None:
+    alpha = _agent(tmux_server, server_env, "alpha", project, SID_A)
+    anon = _agent(tmux_server, server_env, "anon", project, None)
+    async with alpha.client() as a, anon.client() as _n:
+        out = await a.call_tool("ask_peer", {"target": "anon", "body": "hi", "timeout_ms": 100})
+        assert error_code(out) == "peer-has-no-session-id"
+
+
+async def test_unclaimed_server_gets_mail_in_its_pid_box_then_a_sticky_claim_merges_it(
+    tmux_server: PrivateTmux,
+    server_env: dict[str, str],
+    project: Path,
+) -> None:
+    alpha = _agent(tmux_server, server_env, "alpha", project, SID_A)
+    anon = _agent(tmux_server, server_env, "anon", project, None)
+    async with alpha.client() as a, anon.client() as n:
+        me = ok(await n.call_tool("get_my_session", {}))
+        assert me["session_id"] is None and "claim --server-pid" in me["next_step"]
+        ok(await a.call_tool("send_message", {"target": "anon", "body": "before the claim"}))
+        new_sid = "eeeeeeee-0000-4000-8000-000000000005"
+        claimed = ok(await n.call_tool("claim_session", {"session_id": new_sid}))
+        assert claimed["session_id"] == new_sid and claimed["source"] == "claim"
+        assert claimed["claimed"] is True
+        # a Codex-style threadId later must not override the claim
+        me = ok(await n.call_tool("get_my_session", {}, meta={"threadId": SID_C}))
+        assert me["session_id"] == new_sid and me["conflicts"]
+        got = ok(await n.call_tool("read_my_messages", {}))
+        assert [m["body"] for m in got["messages"]] == ["before the claim"]
+        assert error_code(await n.call_tool("claim_session", {"session_id": "../x"})) == (
+            "invalid-session-id"
+        )
+
+
+async def test_codex_thread_id_in_meta_identifies_the_server_without_a_claim(
+    tmux_server: PrivateTmux,
+    server_env: dict[str, str],
+    project: Path,
+) -> None:
+    codex_like = _agent(tmux_server, server_env, "cx", project, None, as_client="codex")
+    thread = "0199a2b3-c4d5-7e6f-8a9b-0c1d2e3f4a5b"
+    async with codex_like.client() as c:
+        first = ok(await c.call_tool("list_project_sessions", {}, meta={"threadId": thread}))
+        mine = next(r for r in first["sessions"] if r["is_me"])
+        assert mine["client_session_id"] == thread and mine["client_type"] == "codex"
+        me = ok(await c.call_tool("get_my_session", {}, meta={"threadId": "other-thread-1234"}))
+        assert me["session_id"] == thread and me["source"] == "meta"
+        assert "other-thread-1234" in me["conflicts"][0]
+
+
+async def test_read_session_reads_a_pane_and_a_transcript_and_refuses_other_projects(
+    world: dict[str, ServerProc],
+    tmux_server: PrivateTmux,
+    server_env: dict[str, str],
+) -> None:
+    tmux_server.run("send-keys", "-t", "notes", "-l", "echo marker-$((6*7))")
+    tmux_server.run("send-keys", "-t", "notes", "Enter")
+    # beta's transcript, where Claude keeps it under beta's HOME
+    fixtures = sorted((Path(__file__).parents[1] / "fixtures/transcripts/claude").glob("*.jsonl"))
+    projects = Path(server_env["HOME"]) / ".claude/projects/-proj"
+    projects.mkdir(parents=True)
+    (projects / f"{SID_B}.jsonl").write_bytes(fixtures[0].read_bytes())
+    async with (
+        world["alpha"].client() as a,
+        world["beta"].client() as _b,
+        world["gamma"].client() as _c,
+    ):
+        await await_until(
+            lambda: "marker-42" in tmux_server.run("capture-pane", "-p", "-t", "notes")
+        )
+        pane = ok(await a.call_tool("read_session", {"name": "notes"}))
+        assert pane["mode"] == "pane" and "marker-42" in pane["pane_text"]
+        # beta has no client type (no claude process above it): pane mode only
+        beta_pane = ok(await a.call_tool("read_session", {"name": "beta", "mode": "pane"}))
+        assert beta_pane["mode"] == "pane"
+        assert error_code(await a.call_tool("read_session", {"name": "gamma"})) == "cross-project"
+        assert error_code(await a.call_tool("read_session", {"name": "beta", "mode": "x"})) == (
+            "bad-mode"
+        )
+        assert error_code(
+            await a.call_tool("read_session", {"name": "beta", "mode": "transcript"})
+        ) == ("no-transcript")
+
+
+async def test_tools_advertise_output_schemas(world: dict[str, ServerProc]) -> None:
+    async with world["alpha"].client() as a:
+        tools = {t.name: t for t in (await a.list_tools()).tools}
+        assert set(tools) >= {
+            "list_project_sessions",
+            "read_session",
+            "claim_session",
+            "register_my_session",
+            "get_my_session",
+            "set_my_state",
+            "send_message",
+            "read_my_messages",
+            "ask_peer",
+        }
+        assert all(t.output_schema for t in tools.values())
+        assert json.dumps(tools["ask_peer"].input_schema).count("timeout_ms") == 1

@@ -14,13 +14,15 @@ import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Final
 
 import psutil
 
-from oxtail_py.atomic import read_private
-from oxtail_py.layout import SESSION_ID_RE, Layout
-from oxtail_py.procs import ProcessIdentity, ancestors
+from oxtail_py.atomic import atomic_write_json, read_private
+from oxtail_py.errors import OxtailError
+from oxtail_py.layout import SESSION_ID_RE, Layout, validate_session_id
+from oxtail_py.procs import ProcessIdentity, ancestors, identity_of
 
 CLAUDE: Final = "claude"
 CODEX: Final = "codex"
@@ -97,3 +99,20 @@ class IdentityState:
     claimed: bool = False
     conflicts: list[str] = field(default_factory=list)
     diagnosis: dict[str, str] = field(default_factory=dict)
+
+
+def write_claim(layout: Layout, server_pid: int, session_id: str) -> Path:
+    """`oxtail-py claim`: a claim for one running server; it adopts it on its next call."""
+    validate_session_id(session_id)
+    server = identity_of(server_pid)
+    if server is None:
+        raise OxtailError(f"no running process with pid {server_pid}", code="no-such-server")
+    if not layout.session_file(server_pid).exists():
+        raise OxtailError(
+            f"pid {server_pid} is not an oxtail server (no registry entry); "
+            "get_my_session shows your server's pid",
+            code="no-such-server",
+        )
+    path = layout.claim_drop_file(server)
+    atomic_write_json(path, {"session_id": session_id})
+    return path

@@ -92,6 +92,20 @@ class Delivery:
         os.unlink(self._claim)
         self._claim = None
 
+    def commit_first(self, count: int) -> None:
+        """The first `count` messages were handed over; the rest go back in front."""
+        if self._claim is None:
+            return
+        if count >= len(self.messages):
+            self.commit()
+            return
+        # Record before restoring: a crash in between recovers the claim, and the
+        # recorded ids are filtered out of it, the rest restored.
+        self.mailbox._record_delivered(m.id for m in self.messages[:count])
+        with self.mailbox._lock():
+            self.mailbox._restore_front(self._raw[count:], self._claim)
+        self._claim = None
+
     def abort(self) -> None:
         """Hand-over failed: put the messages back at the front of the inbox."""
         if self._claim is None:

@@ -27,6 +27,8 @@ from oxtail_py import __version__
 from oxtail_py.agent import Agent
 from oxtail_py.discovery import Row
 from oxtail_py.errors import OxtailError
+from oxtail_py.hooks_install import hooks_problem
+from oxtail_py.identity import CLAUDE
 from oxtail_py.layout import Layout
 from oxtail_py.mailbox import Delivery
 from oxtail_py.messages import Message
@@ -422,6 +424,10 @@ def serve() -> None:
     agent.on_new_mailbox = watcher.watch
     agent.start()
     unregister_on_exit(agent.registry, agent.me)
+    if agent.client is not None and agent.client.type == CLAUDE:
+        problem = hooks_problem(agent.layout)
+        if problem:  # once, at start: mail still arrives via read_my_messages
+            log.warning("%s", problem)
     for box in agent.my_mailboxes():
         watcher.watch(box.paths.directory)
     watcher.start()

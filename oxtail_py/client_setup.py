@@ -1,0 +1,146 @@
+"""`oxtail-py setup`: register the MCP server with Claude Code and Codex, install the
+hooks and the join skill/command, and report what is on this machine.
+
+The registered command is this interpreter running the installed package
+(`<python> -m oxtail_py serve`), so it works whatever PATH the client has.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import tomlkit
+import tomlkit.exceptions
+
+from oxtail_py.config_edit import FileChange, apply, read_text
+from oxtail_py.errors import OxtailError
+from oxtail_py.hooks_install import claude_dir, packaged
+from oxtail_py.hooks_install import install as install_hooks
+from oxtail_py.layout import Layout, default_root
+
+SERVER_NAME: Final = "oxtail"
+
+
+class ConfigError(OxtailError):
+    code = "bad-config"
+
+
+def server_command() -> tuple[str, list[str]]:
+    return sys.executable, ["-m", "oxtail_py", "serve"]
+
+
+def _server_env() -> dict[str, str]:
+    """AGENTMAIL_HOME only when it is not the default: the clients must agree with us."""
+    root = str(default_root())
+    return {"AGENTMAIL_HOME": root} if root != str(Path.home() / ".agentmail") else {}
+
+
+def codex_home() -> Path:
+    env = os.environ.get("CODEX_HOME")
+    return Path(env).expanduser() if env else Path.home() / ".codex"
+
+
+def claude_json_path() -> Path:
+    env = os.environ.get("CLAUDE_CONFIG_DIR")
+    return Path(env).expanduser() / ".claude.json" if env else Path.home() / ".claude.json"
+
+
+def register_claude(*, dry_run: bool) -> FileChange:
+    """User-scope MCP server: `mcpServers.oxtail` in ~/.claude.json (all keys kept)."""
+    path = claude_json_path()
+    old = read_text(path)
+    try:
+        data: Any = json.loads(old) if old and old.strip() else {}
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{path} is not valid JSON ({exc.msg} at line {exc.lineno}); "
+                          "unchanged") from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a JSON object; unchanged")
+    command, args = server_command()
+    entry: dict[str, Any] = {"type": "stdio", "command": command, "args": args}
+    if env := _server_env():
+        entry["env"] = env
+    servers = data.get("mcpServers")
+    data["mcpServers"] = {**(servers if isinstance(servers, dict) else {}), SERVER_NAME: entry}
+    return apply(path, old, json.dumps(data, indent=2, ensure_ascii=False) + "\n",
+                 dry_run=dry_run)
+
+
+def register_codex(*, dry_run: bool) -> FileChange:
+    """`[mcp_servers.oxtail]` in config.toml, edited with tomlkit (comments survive)."""
+    path = codex_home() / "config.toml"
+    old = read_text(path)
+    try:
+        doc = tomlkit.parse(old or "")
+    except tomlkit.exceptions.ParseError as exc:
+        raise ConfigError(f"{path} is not valid TOML ({exc}); unchanged") from exc
+    command, args = server_command()
+    table = tomlkit.table()
+    table["command"] = command
+    table["args"] = args
+    # Codex starts the model before a slow server is up unless told to wait for it.
+    table["required"] = True
+    if env := _server_env():
+        table["env"] = env
+    servers = doc.get("mcp_servers")
+    if servers is None:
+        servers = tomlkit.table(is_super_table=True)
+        doc["mcp_servers"] = servers
+    servers[SERVER_NAME] = table
+    return apply(path, old, tomlkit.dumps(doc), dry_run=dry_run)
+
+
+def _copy_tree(source: Path, target: Path, *, dry_run: bool) -> list[FileChange]:
+    changes = []
+    for src in sorted(p for p in source.rglob("*") if p.is_file()):
+        dest = target / src.relative_to(source)
+        changes.append(apply(dest, read_text(dest), src.read_text(encoding="utf-8"),
+                             dry_run=dry_run))
+    return changes
+
+
+def install_integrations(*, dry_run: bool) -> list[FileChange]:
+    skill = packaged("integrations/codex/oxtail-join")
+    command = packaged("integrations/claude/commands")
+    return [
+        *_copy_tree(skill, codex_home() / "skills" / "oxtail-join", dry_run=dry_run),
+        *_copy_tree(command, claude_dir() / "commands", dry_run=dry_run),
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class Prerequisite:
+    name: str
+    path: str | None
+    version: str | None
+
+
+def prerequisites() -> list[Prerequisite]:
+    found = []
+    for name, flag in (("tmux", "-V"), ("claude", "--version"), ("codex", "--version")):
+        path = shutil.which(name)
+        version = None
+        if path:
+            try:
+                out = subprocess.run([path, flag], capture_output=True, text=True, timeout=10)
+                version = (out.stdout or out.stderr).strip().splitlines()[0] if out else None
+            except (OSError, subprocess.TimeoutExpired, IndexError):
+                version = None
+        found.append(Prerequisite(name, path, version))
+    return found
+
+
+def setup(layout: Layout, *, dry_run: bool) -> list[FileChange]:
+    return [
+        register_claude(dry_run=dry_run),
+        register_codex(dry_run=dry_run),
+        *install_hooks(layout, dry_run=dry_run),
+        *install_integrations(dry_run=dry_run),
+    ]

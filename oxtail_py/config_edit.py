@@ -1,0 +1,55 @@
+"""Editing a user's config files (Claude settings, ~/.claude.json, Codex config.toml).
+
+Every edit: compute the new text, do nothing if it is unchanged, otherwise keep a
+backup of the old file next to it and write atomically. `dry_run` only returns
+the unified diff. A symlinked config (dotfile managers) is edited at its target.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from oxtail_py.atomic import atomic_write_bytes
+from oxtail_py.layout import ensure_private_dir
+
+
+@dataclass(frozen=True, slots=True)
+class FileChange:
+    path: Path
+    changed: bool
+    diff: str
+    backup: Path | None
+
+
+def read_text(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+
+
+def apply(path: Path, old: str | None, new: str, *, dry_run: bool) -> FileChange:
+    if old == new:
+        return FileChange(path, False, "", None)
+    diff = "".join(
+        difflib.unified_diff(
+            (old or "").splitlines(keepends=True),
+            new.splitlines(keepends=True),
+            fromfile=f"{path} (now)" if old is not None else "/dev/null",
+            tofile=f"{path} (after)",
+        )
+    )
+    if dry_run:
+        return FileChange(path, True, diff, None)
+    target = Path(os.path.realpath(path))
+    ensure_private_dir(target.parent)
+    backup = None
+    if old is not None:
+        backup = target.with_name(f"{target.name}.oxtail-backup-{time.strftime('%Y%m%d-%H%M%S')}")
+        atomic_write_bytes(backup, old.encode("utf-8"))
+    atomic_write_bytes(target, new.encode("utf-8"))
+    return FileChange(path, True, diff, backup)

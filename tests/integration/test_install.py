@@ -1,0 +1,139 @@
+"""install-hook / uninstall-hook / setup on temporary HOMEs, through the real CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import tomlkit
+
+THIRD_PARTY = {
+    "model": "sonnet",
+    "hooks": {
+        "PreToolUse": [
+            {"matcher": "Bash", "hooks": [{"type": "command", "command": "/opt/guard.sh"}]}
+        ],
+        "Notification": [{"hooks": [{"type": "command", "command": "notify-send hi"}]}],
+    },
+    "permissions": {"allow": ["Bash(ls:*)"]},
+}
+
+CODEX_TOML = """# my codex config
+model = "o4"  # keep this comment
+
+[mcp_servers.other]
+command = "other-server"   # and this one
+"""
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    home = tmp_path / "home"
+    (home / ".claude").mkdir(parents=True)
+    (home / ".codex").mkdir()
+    clean = {k: v for k, v in os.environ.items()
+             if k not in ("CLAUDE_CONFIG_DIR", "CODEX_HOME", "AGENTMAIL_HOME")}
+    return {**clean, "HOME": str(home), "AGENTMAIL_HOME": str(tmp_path / "am")}
+
+
+def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "oxtail_py", *args], env=env,
+                          capture_output=True, text=True, timeout=60)
+
+
+def _settings(env: dict[str, str]) -> Path:
+    return Path(env["HOME"]) / ".claude" / "settings.json"
+
+
+def test_install_keeps_third_party_hooks_and_keys_and_is_idempotent(env: dict[str, str]) -> None:
+    settings = _settings(env)
+    settings.write_text(json.dumps(THIRD_PARTY, indent=4))
+    first = cli(env, "install-hook")
+    assert first.returncode == 0, first.stderr
+    data = json.loads(settings.read_text())
+    assert data["model"] == "sonnet" and data["permissions"] == THIRD_PARTY["permissions"]
+    assert data["hooks"]["Notification"] == THIRD_PARTY["hooks"]["Notification"]
+    pre = data["hooks"]["PreToolUse"]
+    assert pre[0] == THIRD_PARTY["hooks"]["PreToolUse"][0]
+    ours = pre[1]["hooks"][0]
+    assert pre[1]["matcher"] == "*" and ours["command"].endswith("/hooks/oxtail-hook pretooluse")
+    assert ours["timeout"] == 5
+    for event in ("Stop", "UserPromptSubmit", "SessionStart"):
+        assert len(data["hooks"][event]) == 1
+    backups = list(settings.parent.glob("settings.json.oxtail-backup-*"))
+    assert len(backups) == 1 and json.loads(backups[0].read_text()) == THIRD_PARTY
+    script = Path(env["AGENTMAIL_HOME"]) / "hooks" / "oxtail-hook"
+    assert script.stat().st_mode & 0o777 == 0o700
+    before = settings.read_text()
+    again = cli(env, "install-hook")
+    assert "unchanged" in again.stdout and settings.read_text() == before
+    assert len(list(settings.parent.glob("settings.json.oxtail-backup-*"))) == 1
+
+
+def test_uninstall_removes_only_ours(env: dict[str, str]) -> None:
+    settings = _settings(env)
+    settings.write_text(json.dumps(THIRD_PARTY))
+    assert cli(env, "install-hook").returncode == 0
+    assert cli(env, "uninstall-hook").returncode == 0
+    assert json.loads(settings.read_text()) == THIRD_PARTY
+    assert not (Path(env["AGENTMAIL_HOME"]) / "hooks" / "oxtail-hook").exists()
+
+
+def test_dry_run_prints_the_diff_and_changes_nothing(env: dict[str, str]) -> None:
+    settings = _settings(env)
+    settings.write_text(json.dumps(THIRD_PARTY))
+    out = cli(env, "install-hook", "--dry-run")
+    assert out.returncode == 0 and "would change" in out.stdout
+    assert '+            "command": ' in out.stdout and "oxtail-hook pretooluse" in out.stdout
+    assert json.loads(settings.read_text()) == THIRD_PARTY
+    assert not (Path(env["AGENTMAIL_HOME"]) / "hooks").exists()
+
+
+def test_malformed_settings_is_a_clear_error_and_left_untouched(env: dict[str, str]) -> None:
+    settings = _settings(env)
+    settings.write_text('{"hooks": {,}')
+    out = cli(env, "install-hook")
+    assert out.returncode == 2
+    assert "not valid JSON (line 1" in out.stderr and "nothing was changed" in out.stderr
+    assert settings.read_text() == '{"hooks": {,}'
+
+
+def test_setup_registers_both_clients_keeps_toml_comments_and_installs_skills(
+    env: dict[str, str],
+) -> None:
+    home = Path(env["HOME"])
+    claude_json = home / ".claude.json"
+    claude_json.write_text(json.dumps({"numStartups": 3, "mcpServers": {"x": {"command": "x"}}}))
+    config = home / ".codex" / "config.toml"
+    config.write_text(CODEX_TOML)
+    out = cli({**env, "PATH": "/usr/bin:/bin"}, "setup")
+    assert out.returncode == 0, out.stderr
+    data = json.loads(claude_json.read_text())
+    assert data["numStartups"] == 3 and data["mcpServers"]["x"] == {"command": "x"}
+    entry = data["mcpServers"]["oxtail"]
+    assert entry["command"] == sys.executable and entry["args"] == ["-m", "oxtail_py", "serve"]
+    assert entry["env"] == {"AGENTMAIL_HOME": env["AGENTMAIL_HOME"]}
+    text = config.read_text()
+    assert "# keep this comment" in text and "# and this one" in text
+    doc = tomlkit.parse(text)
+    assert doc["mcp_servers"]["oxtail"]["command"] == sys.executable  # type: ignore[index]
+    assert doc["mcp_servers"]["oxtail"]["required"] is True  # type: ignore[index]
+    assert (home / ".codex/skills/oxtail-join/SKILL.md").read_text().startswith("---\nname:")
+    assert (home / ".codex/skills/oxtail-join/agents/openai.yaml").exists()
+    assert (home / ".claude/commands/oxtail-join.md").exists()
+    assert (home / ".claude/settings.json").exists()
+    assert "tmux" in out.stdout
+    again = cli({**env, "PATH": "/usr/bin:/bin"}, "setup")
+    assert "changed" not in again.stdout.replace("unchanged", "")
+
+
+def test_setup_refuses_malformed_toml_without_touching_it(env: dict[str, str]) -> None:
+    config = Path(env["HOME"]) / ".codex" / "config.toml"
+    config.write_text("model = \n[broken")
+    out = cli(env, "setup", "--dry-run")
+    assert out.returncode == 2 and "not valid TOML" in out.stderr
+    assert config.read_text() == "model = \n[broken"

@@ -17,7 +17,6 @@ import sys
 from typing import Any, Final
 
 from oxtail_py.atomic import atomic_write_json
-from oxtail_py.identity import detect_client
 from oxtail_py.layout import SESSION_ID_RE, Layout
 from oxtail_py.mailbox import Mailbox
 from oxtail_py.messages import Message
@@ -99,6 +98,8 @@ def session_start(layout: Layout, payload: dict[str, Any]) -> None:
     sid = payload.get("session_id")
     if not isinstance(sid, str) or not SESSION_ID_RE.fullmatch(sid):
         return
+    from oxtail_py.identity import detect_client  # psutil: only SessionStart pays for it
+
     client = detect_client(os.getpid())
     if client is None or client.start is None:
         return

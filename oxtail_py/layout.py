@@ -10,6 +10,7 @@
         delivered.txt                                ids already handed over (bounded)
         quarantine.jsonl                             corrupt lines, kept with the reason
       status/<session id>                            busy/idle marker written by the hooks
+      wake/<mailbox key>/                            waking a peer: last.json (debounce), lock/
       drops/<client pid>.json                        SessionStart drop: identity for the server
       drops/server-<pid>-<start>.json                `oxtail-py claim` for one running server
       hooks/                                         installed hook scripts
@@ -160,6 +161,21 @@ class MailboxPaths:
         return ProcessIdentity.parse_token(f"{parts[1]}.{parts[2]}")
 
 
+@dataclass(frozen=True, slots=True)
+class WakePaths:
+    """Wake state of one peer: who woke it last, for which message (debounce)."""
+
+    directory: Path
+
+    @property
+    def last(self) -> Path:
+        return self.directory / "last.json"
+
+    @property
+    def lock(self) -> Path:
+        return self.directory / "lock"
+
+
 class Layout:
     """Paths under one state root. Directories are created on first use."""
 
@@ -193,6 +209,10 @@ class Layout:
     def hooks_dir(self) -> Path:
         return self._subdir("hooks")
 
+    @property
+    def wake_dir(self) -> Path:
+        return self._subdir("wake")
+
     def session_file(self, pid: int) -> Path:
         return self.sessions_dir / f"{pid}.json"
 
@@ -207,6 +227,12 @@ class Layout:
             raise InvalidSessionIdError(f"invalid mailbox key {key!r}")
         path = self.root / "mailboxes" / key
         return MailboxPaths(path) if path.is_dir() and not path.is_symlink() else None
+
+    def wake_state(self, key: str) -> WakePaths:
+        """The wake state of the peer whose mailbox key is `key` (created 0700)."""
+        if not (_PID_BOX_RE.fullmatch(key) or SESSION_ID_RE.fullmatch(key)):
+            raise InvalidSessionIdError(f"invalid mailbox key {key!r}")
+        return WakePaths(ensure_private_dir(self.wake_dir / key))
 
     def status_file(self, session_id: str) -> Path:
         return self.status_dir / validate_session_id(session_id)

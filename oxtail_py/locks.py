@@ -25,7 +25,6 @@ from __future__ import annotations
 import atexit
 import errno
 import os
-import secrets
 import shutil
 import threading
 import time
@@ -139,13 +138,13 @@ class DirLock:
             return
         self._held = False
         staged = self.lock_dir.with_name(
-            f"{_TMP_PREFIX}{self_identity().token()}.{secrets.token_hex(4)}"
+            f"{_TMP_PREFIX}{self_identity().token()}.{os.urandom(4).hex()}"
         )
         os.rename(self.lock_dir, staged)
         _keep_staged(self.lock_dir, staged)
 
     def _stage(self, me: ProcessIdentity) -> Path:
-        staged = self.lock_dir.with_name(f"{_TMP_PREFIX}{me.token()}.{secrets.token_hex(4)}")
+        staged = self.lock_dir.with_name(f"{_TMP_PREFIX}{me.token()}.{os.urandom(4).hex()}")
         os.mkdir(staged, DIR_MODE)
         os.close(os.open(staged / _owner_name(me), os.O_CREAT | os.O_EXCL | os.O_WRONLY, FILE_MODE))
         return staged

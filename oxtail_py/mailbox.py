@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -248,7 +247,7 @@ class Mailbox:
         atomic_write_bytes(self.paths.inbox, b"".join(stay))
 
     def _claim_path(self) -> Path:
-        return self.paths.claim(self_identity(), secrets.token_hex(4))
+        return self.paths.claim(self_identity(), os.urandom(4).hex())
 
     def _inbox_has_data(self) -> bool:
         refuse_symlink(self.paths.inbox)

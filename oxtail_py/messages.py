@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
 import re
-import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -17,7 +17,7 @@ MESSAGE_ID_RE: Final = re.compile(r"[0-9a-f]{16}")
 
 
 def new_message_id() -> str:
-    return secrets.token_hex(8)
+    return os.urandom(8).hex()
 
 
 def now_iso() -> str:

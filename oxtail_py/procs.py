@@ -8,10 +8,12 @@ recycled pid never resurrects a dead peer.
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-import psutil
+if TYPE_CHECKING:
+    import psutil
 
 # psutil's create_time is boot time + start ticks / CLK_TCK (100 on Linux), so
 # two decimals are exact and the string form is stable across readers.
@@ -49,6 +51,10 @@ def start_time(pid: int) -> str | None:
     A zombie has exited; only its parent has not reaped it yet, so it holds
     nothing (locks, claims) that we must respect.
     """
+    if sys.platform == "linux":
+        return _linux_start_time(pid)
+    import psutil  # elsewhere psutil knows how
+
     try:
         proc = psutil.Process(pid)
         if proc.status() == psutil.STATUS_ZOMBIE:
@@ -56,6 +62,29 @@ def start_time(pid: int) -> str | None:
         return _START_FORMAT.format(proc.create_time())
     except (psutil.NoSuchProcess, psutil.AccessDenied, ValueError):
         return None
+
+
+_BOOT_TIME: float | None = None
+
+
+def _linux_start_time(pid: int) -> str | None:
+    """psutil's create_time, computed the same way (btime + starttime ticks / CLK_TCK)
+    straight from /proc: the hook helper then starts without importing psutil."""
+    global _BOOT_TIME
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            stat = fh.read()
+    except (FileNotFoundError, ProcessLookupError, PermissionError, ValueError):
+        return None
+    # Fields after the command name, which is in parentheses and may contain spaces.
+    fields = stat[stat.rfind(b")") + 2 :].split()
+    if not fields or fields[0] == b"Z":
+        return None
+    if _BOOT_TIME is None:
+        with open("/proc/stat", "rb") as fh:
+            _BOOT_TIME = next(float(ln.split()[1]) for ln in fh if ln.startswith(b"btime"))
+    ticks = os.sysconf("SC_CLK_TCK")
+    return _START_FORMAT.format(int(fields[19]) / ticks + _BOOT_TIME)
 
 
 def identity_of(pid: int) -> ProcessIdentity | None:
@@ -78,6 +107,8 @@ def self_identity() -> ProcessIdentity:
 
 def ancestors(pid: int) -> list[psutil.Process]:
     """The parent chain of `pid`, nearest first (pid itself excluded)."""
+    import psutil
+
     try:
         return list(psutil.Process(pid).parents())
     except (psutil.NoSuchProcess, psutil.AccessDenied):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import shutil
 import subprocess
 from dataclasses import dataclass
@@ -127,3 +128,34 @@ def paste(pane_id: str, text: str) -> None:
     buffer = f"oxtail-{os.getpid()}"
     run(["load-buffer", "-b", buffer, "-"], stdin=text.encode())
     run(["paste-buffer", "-d", "-p", "-b", buffer, "-t", validate_pane_id(pane_id)])
+
+
+def capture_screen(pane_id: str, *, styles: bool = False) -> str:
+    """The pane's visible screen (no scrollback); with `styles`, its SGR escapes too
+    (a composer's placeholder is only told from typed text by being drawn dim)."""
+    args = ["capture-pane", "-p", *(["-e"] if styles else []), "-t", validate_pane_id(pane_id)]
+    return run(args)
+
+
+def _argv_literal(text: str) -> str:
+    """`text` as a command-line argument tmux takes literally: an argument ending in `;`
+    ends a command (the `;` is dropped) unless written `\\;`."""
+    return text[:-1] + "\\;" if text.endswith(";") else text
+
+
+def type_and_enter(pane_id: str, text: str) -> None:
+    """`send-keys -l TEXT` then Enter, in one tmux command (nothing can come between)."""
+    pane = validate_pane_id(pane_id)
+    run(["send-keys", "-t", pane, "-l", "--", _argv_literal(text), ";", "send-keys", "-t", pane,
+         "Enter"])  # fmt: skip
+
+
+def paste_and_enter(pane_id: str, text: str) -> None:
+    """Bracketed paste of `text`, then Enter, in one tmux command (Codex's composer takes
+    typed text followed at once by Enter as a paste burst: the Enter becomes a newline)."""
+    pane = validate_pane_id(pane_id)
+    buffer = f"oxtail-{os.getpid()}-{secrets.token_hex(4)}"
+    run(["load-buffer", "-b", buffer, "-"], stdin=text.encode())
+    run(["paste-buffer", "-d", "-p", "-b", buffer, "-t", pane, ";", "send-keys", "-t", pane,
+         "Enter"])  # fmt: skip
+

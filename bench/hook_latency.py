@@ -1,0 +1,94 @@
+"""PreToolUse hook wall time, the way Claude Code pays it: spawn the installed hook,
+JSON on stdin, wait for exit. p50/p99 for an empty inbox (100 registered sessions
+around), one waiting message, and ten waiting messages.
+
+    python bench/hook_latency.py [--runs 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from oxtail_py.hooks_install import install
+from oxtail_py.layout import Layout
+from oxtail_py.mailbox import Mailbox
+from oxtail_py.messages import Message
+from oxtail_py.registry import ClientInfo, Registry, SessionEntry
+
+SID = "5f0c1d2e-3a4b-4c5d-8e9f-001122334455"
+
+
+def _percentiles(samples: list[float]) -> str:
+    ordered = sorted(samples)
+    p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+    return f"p50 {statistics.median(ordered):6.2f} ms   p99 {p99:6.2f} ms   (n={len(ordered)})"
+
+
+def _time_hook(hook: Path, payload: bytes, env: dict[str, str], before: object) -> float:
+    assert callable(before)
+    before()
+    start = time.perf_counter()
+    done = subprocess.run([str(hook), "pretooluse"], input=payload, env=env,
+                          capture_output=True, check=False)
+    elapsed = (time.perf_counter() - start) * 1000
+    assert done.returncode == 0, done.stderr
+    return elapsed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=200)
+    runs = parser.parse_args().runs
+    with tempfile.TemporaryDirectory() as tmp:
+        root, home = Path(tmp) / "am", Path(tmp) / "home"
+        home.mkdir()
+        env = {**os.environ, "HOME": str(home), "AGENTMAIL_HOME": str(root)}
+        os.environ.update(HOME=str(home), AGENTMAIL_HOME=str(root))
+        layout = Layout(root)
+        install(layout)
+        hook = root / "hooks" / "oxtail-hook"
+        sleepers = [subprocess.Popen(["sleep", "600"]) for _ in range(100)]
+        try:
+            from oxtail_py.procs import identity_of
+
+            registry = Registry(layout)
+            for n, proc in enumerate(sleepers):
+                ident = identity_of(proc.pid)
+                assert ident is not None
+                registry.write(SessionEntry(ident.pid, ident.start,
+                                            client=ClientInfo("claude", f"peer-{n:03d}")))
+            payload = json.dumps({
+                "session_id": SID, "transcript_path": "/x.jsonl", "cwd": tmp,
+                "hook_event_name": "PreToolUse", "tool_name": "Bash",
+                "tool_input": {"command": "ls -la " + "x" * 300}, "tool_use_id": "toolu_1",
+            }).encode()
+            box = Mailbox.open(layout, SID)
+
+            def fill(count: int) -> object:
+                def go() -> None:
+                    for i in range(count):
+                        box.enqueue(Message.create(f"note {i}: " + "y" * 300,
+                                                   from_session_id="peer-001"))
+                return go
+
+            for label, count in (("empty inbox (100 sessions registered)", 0),
+                                 ("one message", 1), ("ten messages", 10)):
+                samples = [_time_hook(hook, payload, env, fill(count)) for _ in range(runs)]
+                print(f"PreToolUse hook, {label:38} {_percentiles(samples)}")
+            floor = [_time_hook(Path("/bin/true"), payload, env, fill(0)) for _ in range(runs)]
+            print(f"floor: spawning /bin/true the same way           {_percentiles(floor)}")
+        finally:
+            for proc in sleepers:
+                proc.kill()
+                proc.wait()
+
+
+if __name__ == "__main__":
+    main()

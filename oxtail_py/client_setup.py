@@ -8,7 +8,6 @@ The registered command is this interpreter running the installed package
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -19,10 +18,11 @@ from typing import Any, Final
 import tomlkit
 import tomlkit.exceptions
 
+from oxtail_py.client_paths import claude_config_dir, claude_json, codex_home
 from oxtail_py.config_edit import FileChange, apply, read_text
 from oxtail_py.errors import OxtailError
-from oxtail_py.hooks_install import claude_dir, packaged
 from oxtail_py.hooks_install import install as install_hooks
+from oxtail_py.hooks_install import packaged
 from oxtail_py.layout import Layout, default_root
 
 SERVER_NAME: Final = "oxtail"
@@ -42,19 +42,9 @@ def _server_env() -> dict[str, str]:
     return {"AGENTMAIL_HOME": root} if root != str(Path.home() / ".agentmail") else {}
 
 
-def codex_home() -> Path:
-    env = os.environ.get("CODEX_HOME")
-    return Path(env).expanduser() if env else Path.home() / ".codex"
-
-
-def claude_json_path() -> Path:
-    env = os.environ.get("CLAUDE_CONFIG_DIR")
-    return Path(env).expanduser() / ".claude.json" if env else Path.home() / ".claude.json"
-
-
 def register_claude(*, dry_run: bool) -> FileChange:
     """User-scope MCP server: `mcpServers.oxtail` in ~/.claude.json (all keys kept)."""
-    path = claude_json_path()
+    path = claude_json()
     old = read_text(path)
     try:
         data: Any = json.loads(old) if old and old.strip() else {}
@@ -111,7 +101,7 @@ def install_integrations(*, dry_run: bool) -> list[FileChange]:
     command = packaged("integrations/claude/commands")
     return [
         *_copy_tree(skill, codex_home() / "skills" / "oxtail-join", dry_run=dry_run),
-        *_copy_tree(command, claude_dir() / "commands", dry_run=dry_run),
+        *_copy_tree(command, claude_config_dir() / "commands", dry_run=dry_run),
     ]
 
 

@@ -18,6 +18,7 @@ from typing import Any, Final
 
 from oxtail_py import __version__
 from oxtail_py.atomic import atomic_write_bytes
+from oxtail_py.client_paths import claude_config_dir
 from oxtail_py.config_edit import FileChange, apply, read_text
 from oxtail_py.errors import OxtailError
 from oxtail_py.layout import Layout, ensure_private_dir
@@ -35,11 +36,6 @@ EVENTS: Final = {
 
 class SettingsError(OxtailError):
     code = "bad-settings"
-
-
-def claude_dir() -> Path:
-    env = os.environ.get("CLAUDE_CONFIG_DIR")
-    return Path(env).expanduser() if env else Path.home() / ".claude"
 
 
 def packaged(relative: str) -> Path:
@@ -144,7 +140,7 @@ def _dump(data: dict[str, Any]) -> str:
 
 
 def install(layout: Layout, *, dry_run: bool = False) -> list[FileChange]:
-    settings = claude_dir() / "settings.json"
+    settings = claude_config_dir() / "settings.json"
     old_text, data = _load_settings(settings)
     script = hook_path(layout)
     new_script = rendered_hook(layout)
@@ -162,7 +158,7 @@ def install(layout: Layout, *, dry_run: bool = False) -> list[FileChange]:
 
 
 def uninstall(layout: Layout, *, dry_run: bool = False) -> list[FileChange]:
-    settings = claude_dir() / "settings.json"
+    settings = claude_config_dir() / "settings.json"
     old_text, data = _load_settings(settings)
     if old_text is None:
         return []
@@ -186,7 +182,7 @@ def hooks_problem(layout: Layout) -> str | None:
             "run `oxtail-py install-hook` to update them"
         )
     try:
-        _, data = _load_settings(claude_dir() / "settings.json")
+        _, data = _load_settings(claude_config_dir() / "settings.json")
     except SettingsError as exc:
         return str(exc)
     groups = data.get("hooks", {}).get("PreToolUse", [])

@@ -19,6 +19,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, Final
 
+from oxtail_py.client_paths import claude_config_dir
 from oxtail_py.layout import SESSION_ID_RE
 from oxtail_py.transcripts import (
     TOOL_OUTPUT_MAX_CHARS,
@@ -36,15 +37,8 @@ _UNSAFE: Final = re.compile(r"[^a-zA-Z0-9]")
 _MAX_DIR_NAME: Final = 200
 
 
-def config_dir(*, home: Path | None = None) -> Path:
-    env = os.environ.get("CLAUDE_CONFIG_DIR")
-    if env:
-        return Path(env).expanduser()
-    return (home if home is not None else Path.home()) / ".claude"
-
-
 def projects_dir(*, home: Path | None = None) -> Path:
-    return config_dir(home=home) / "projects"
+    return claude_config_dir(home=home) / "projects"
 
 
 def encode_cwd(cwd: str) -> str:

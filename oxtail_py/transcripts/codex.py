@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Final
 
+from oxtail_py.client_paths import codex_home
 from oxtail_py.layout import SESSION_ID_RE
 from oxtail_py.transcripts import (
     TOOL_OUTPUT_MAX_CHARS,
@@ -37,13 +38,6 @@ _CONTEXT_PREFIXES: Final = (
     "<skill>",
 )
 _DATE_PART: Final = re.compile(r"[0-9]{2,4}")
-
-
-def codex_home(*, home: Path | None = None) -> Path:
-    env = os.environ.get("CODEX_HOME")
-    if env:
-        return Path(env).expanduser()
-    return (home if home is not None else Path.home()) / ".codex"
 
 
 def sessions_dir(*, home: Path | None = None) -> Path:

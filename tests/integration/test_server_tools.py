@@ -328,3 +328,44 @@ async def test_tools_advertise_output_schemas(world: dict[str, ServerProc]) -> N
         }
         assert all(t.output_schema for t in tools.values())
         assert json.dumps(tools["ask_peer"].input_schema).count("timeout_ms") == 1
+
+
+FIXTURES = Path(__file__).parents[1] / "fixtures" / "transcripts"
+
+
+async def test_read_session_parses_real_claude_and_codex_transcripts_with_budgets(
+    tmux_server: PrivateTmux, server_env: dict[str, str], project: Path,
+) -> None:
+    manifest = {e["client"] + "/" + e["file"].split("/")[1]: e
+                for e in json.loads((FIXTURES / "manifest.json").read_text())}
+    claude_fx = manifest["claude/tui_two_turns.jsonl"]
+    codex_fx = manifest["codex/tui_two_turns.jsonl"]
+    home = Path(server_env["HOME"])
+    claude_dir = home / ".claude/projects/-anything"
+    claude_dir.mkdir(parents=True)
+    (claude_dir / f"{claude_fx['session_id']}.jsonl").write_bytes(
+        (FIXTURES / claude_fx["file"]).read_bytes())
+    # Codex keeps rollouts in date folders; the thread id (UUIDv7) carries the date.
+    stamp = codex_fx["original_name"].split("-")[1:4]
+    codex_dir = home / ".codex/sessions" / stamp[0] / stamp[1] / stamp[2][:2]
+    codex_dir.mkdir(parents=True)
+    (codex_dir / codex_fx["original_name"]).write_bytes((FIXTURES / codex_fx["file"]).read_bytes())
+
+    alpha = _agent(tmux_server, server_env, "alpha", project, SID_A)
+    claude_peer = _agent(tmux_server, server_env, "cl", project, claude_fx["session_id"],
+                         as_client="claude")
+    codex_peer = _agent(tmux_server, server_env, "cx", project, None, as_client="codex")
+    async with alpha.client() as a, claude_peer.client() as _cl, codex_peer.client() as cx:
+        ok(await cx.call_tool("get_my_session", {}, meta={"threadId": codex_fx["session_id"]}))
+        for name, fixture in (("cl", claude_fx), ("cx", codex_fx)):
+            read = ok(await a.call_tool("read_session", {"name": name}))
+            assert read["mode"] == "transcript" and read["truncated"] is False
+            users = [t["text"] for t in read["turns"] if t["role"] == "user"]
+            assert users == [t["prompt"] for t in fixture["turns"]]
+            calls = " ".join(c for t in read["turns"] for c in t["tool_calls"])
+            assert "whoami" in calls
+            last = ok(await a.call_tool("read_session", {"name": name, "limit": 1}))
+            assert len(last["turns"]) == 1 and last["truncated"] is True
+            assert last["total_turns"] == read["total_turns"]
+            small = ok(await a.call_tool("read_session", {"name": name, "max_bytes": 200}))
+            assert small["truncated"] and sum(len(t["text"]) for t in small["turns"]) <= 400

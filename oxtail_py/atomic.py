@@ -14,7 +14,14 @@ from typing import Any
 from oxtail_py.layout import open_private, refuse_symlink
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
+def atomic_write_bytes(path: Path, data: bytes, *, durable: bool = True) -> None:
+    """Replace `path` with `data` atomically.
+
+    durable=False skips the fsync: the rename is still atomic against a killed
+    process, only a power cut could lose it. The mailbox rewrites use it because
+    their appends are not fsynced either (mailbox.py), so a sync there would buy
+    nothing but ~2 ms on the ask_peer reply path.
+    """
     refuse_symlink(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
     fd = open_private(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
@@ -22,7 +29,8 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         view = memoryview(data)
         while view:
             view = view[os.write(fd, view) :]
-        os.fsync(fd)
+        if durable:
+            os.fsync(fd)
     except BaseException:
         os.close(fd)
         tmp.unlink(missing_ok=True)

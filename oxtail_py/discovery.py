@@ -57,7 +57,11 @@ class Listing:
 
 
 def _agent_row(
-    entry: SessionEntry, pane: tmux.Pane | None, layout: Layout, me: ProcessIdentity
+    entry: SessionEntry,
+    pane: tmux.Pane | None,
+    layout: Layout,
+    me: ProcessIdentity,
+    count_unread: bool,
 ) -> Row:
     row = Row(
         kind="agent",
@@ -75,14 +79,21 @@ def _agent_row(
         entry=entry,
     )
     row.name = row.tmux_session or row.client_session_id or f"pid-{entry.server_pid}"
-    box = layout.existing_mailbox(row.mailbox_key)
+    box = layout.existing_mailbox(row.mailbox_key) if count_unread else None
     row.unread = Mailbox(box).pending_count() if box else 0
     return row
 
 
 def list_project(
-    layout: Layout, project_root: Path, inferred: bool, me: ProcessIdentity
+    layout: Layout,
+    project_root: Path,
+    inferred: bool,
+    me: ProcessIdentity,
+    *,
+    count_unread: bool = True,
 ) -> Listing:
+    """Rows of the project. count_unread=False skips reading every peer's inbox (a
+    send only needs to resolve its target)."""
     panes = tmux.list_panes()
     pane_ids_by_pid = {p.pane_pid: p.pane_id for p in panes}
     pane_by_id = {p.pane_id: p for p in panes}
@@ -92,7 +103,7 @@ def list_project(
     for entry in Registry(layout).read_all():
         pane_id = proven_pane(entry.server_pid, pane_ids_by_pid)
         pane = pane_by_id.get(pane_id) if pane_id else None
-        row = _agent_row(entry, pane, layout, me)
+        row = _agent_row(entry, pane, layout, me, count_unread)
         if pane:
             agent_panes.add(pane.pane_id)
         inside = contains(project_root, entry.client.cwd) or (

@@ -18,6 +18,9 @@ Protocol (every step is safe to be killed at):
   leaves its reply in the inbox: the hook or read_my_messages of a parallel
   tool call must not steal the reply the waiting call is about to return.
 * A corrupt line is appended to `quarantine.jsonl` with the reason, never dropped.
+
+Safety here is against killed processes, not power cuts: appends are not
+fsynced, and neither are the atomic rewrites (durable=False).
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from oxtail_py.procs import self_identity
 # still be recovered, and claims are short-lived.
 _DELIVERED_MAX: Final = 4096
 _DELIVERED_KEEP: Final = 2048
+_STAGED_SWEEP_AT: Final = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,8 +187,9 @@ class Mailbox:
                 line = _parse(raw)
                 if line.message and line.message.id not in delivered and predicate(line.message):
                     claim = self._claim_path()
-                    atomic_write_bytes(claim, raw)
-                    atomic_write_bytes(self.paths.inbox, b"".join(raws[:index] + raws[index + 1 :]))
+                    atomic_write_bytes(claim, raw, durable=False)
+                    rest = b"".join(raws[:index] + raws[index + 1 :])
+                    atomic_write_bytes(self.paths.inbox, rest, durable=False)
                     return Delivery(self, [line.message], 0, claim, [raw])
         return None
 
@@ -219,6 +224,7 @@ class Mailbox:
         One directory listing serves all three: this runs on every drain.
         """
         awaited: set[str] = set()
+        staged = 0
         for name in sorted(os.listdir(self.paths.directory)):
             path = self.paths.directory / name
             if name.startswith("claim.") and name.endswith(".jsonl"):
@@ -232,7 +238,12 @@ class Mailbox:
                 else:
                     path.unlink(missing_ok=True)
             elif name.startswith(".lock.tmp."):
-                sweep_stale_lock_debris(self.paths.directory)
+                staged += 1
+        # Every live process that locked this mailbox keeps one staged lock dir here
+        # (locks.py); only a crash leaves a dead one. Checking each on every drain
+        # would cost a /proc read per peer, so sweep once they pile up.
+        if staged > _STAGED_SWEEP_AT:
+            sweep_stale_lock_debris(self.paths.directory)
         return awaited
 
     def _claim_unawaited(self, claim: Path, awaited: set[str]) -> None:
@@ -243,8 +254,8 @@ class Mailbox:
         for raw in raws:
             msg = _parse(raw).message
             (stay if msg is not None and msg.reply_to in awaited else take).append(raw)
-        atomic_write_bytes(claim, b"".join(take))
-        atomic_write_bytes(self.paths.inbox, b"".join(stay))
+        atomic_write_bytes(claim, b"".join(take), durable=False)
+        atomic_write_bytes(self.paths.inbox, b"".join(stay), durable=False)
 
     def _claim_path(self) -> Path:
         return self.paths.claim(self_identity(), os.urandom(4).hex())
@@ -308,7 +319,7 @@ class Mailbox:
                     continue
                 seen.add(msg.id)
             merged.append(raw)
-        atomic_write_bytes(self.paths.inbox, b"".join(merged))
+        atomic_write_bytes(self.paths.inbox, b"".join(merged), durable=False)
         os.unlink(claim)
 
     def _delivered_ids(self) -> set[str]:
@@ -330,4 +341,5 @@ class Mailbox:
                 os.close(fd)
             if size > _DELIVERED_MAX * 17:
                 kept = read_private(self.paths.delivered).split()[-_DELIVERED_KEEP:]
-                atomic_write_bytes(self.paths.delivered, b"".join(i + b"\n" for i in kept))
+                trimmed = b"".join(i + b"\n" for i in kept)
+                atomic_write_bytes(self.paths.delivered, trimmed, durable=False)

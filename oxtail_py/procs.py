@@ -115,6 +115,24 @@ def ancestors(pid: int) -> list[psutil.Process]:
         return []
 
 
+def parent_pid(pid: int) -> int | None:
+    """The parent of `pid` (None if gone). On Linux one /proc read, no psutil objects:
+    listings walk a hundred process chains per call."""
+    if sys.platform == "linux":
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as fh:
+                stat = fh.read()
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            return None
+        return int(stat[stat.rfind(b")") + 2 :].split()[1])
+    import psutil
+
+    try:
+        return psutil.Process(pid).ppid()
+    except (psutil.NoSuchProcess, psutil.AccessDenied):
+        return None
+
+
 def proven_pane(pid: int, pane_pids: dict[int, str]) -> str | None:
     """The pane whose shell is `pid` or one of its ancestors, from the LIVE process tree.
 
@@ -122,9 +140,11 @@ def proven_pane(pid: int, pane_pids: dict[int, str]) -> str | None:
     or a registry field can name another agent's pane (Codex's shared daemon
     forwards the first TUI's TMUX_PANE to every server).
     """
-    if pid in pane_pids:
-        return pane_pids[pid]
-    for parent in ancestors(pid):
-        if parent.pid in pane_pids:
-            return pane_pids[parent.pid]
+    seen: set[int] = set()
+    current: int | None = pid
+    while current is not None and current > 1 and current not in seen:
+        if current in pane_pids:
+            return pane_pids[current]
+        seen.add(current)
+        current = parent_pid(current)
     return None

@@ -1,0 +1,301 @@
+"""Server operation figures: send_message, list_project_sessions at 100 x 100, start-up.
+
+    python bench/server_ops.py [--sends 200] [--lists 30] [--spawns 10] [--profile]
+
+(a) send_message round trip over MCP (call -> result) between two real servers, and
+    list_project_sessions in that small world (2 agents, 1 tmux pane) for reference.
+(b) list_project_sessions with 100 live registry entries (100 `sleep` processes, each with
+    a session id, cwd in the project) and 100 tmux panes in the project (a private tmux
+    server: 10 sessions x 10 windows running `sleep 600`); also send_message to one of
+    those entries, since every send resolves its target through the same listing.
+    --profile adds a cProfile of discovery.list_project run in this process on that world.
+(c) server spawn -> initialize result over the stdio client (mode="legacy"), median, and
+    where start-up goes: `python -c` of nothing, of `import oxtail_py.agent`, of
+    `from mcp.server.mcpserver import MCPServer`, and of `import oxtail_py.server`.
+
+Prints p50/p99 (or medians); no asserts on timing: compare ratios, not absolutes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import cProfile
+import io
+import os
+import pstats
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import anyio
+from mcp import StdioServerParameters
+from mcp.client import Client
+from mcp.types import CallToolResult
+
+from oxtail_py.discovery import list_project
+from oxtail_py.layout import Layout
+from oxtail_py.mailbox import Mailbox
+from oxtail_py.procs import identity_of, self_identity
+from oxtail_py.registry import ClientInfo, Registry, SessionEntry
+
+SID_A = "aaaaaaaa-0000-4000-8000-00000000b0a1"
+SID_B = "bbbbbbbb-0000-4000-8000-00000000b0b2"
+
+
+@dataclass(frozen=True)
+class World:
+    root: Path
+    project: Path
+    home: Path
+    agentmail: Path
+    tmux_socket: Path
+
+    def tmux(self, *args: str) -> None:
+        subprocess.run(
+            ["tmux", "-S", str(self.tmux_socket), *args], check=True, capture_output=True
+        )
+
+    def env(self, session_id: str) -> dict[str, str]:
+        return {
+            "AGENTMAIL_HOME": str(self.agentmail),
+            "HOME": str(self.home),
+            "OXTAIL_TMUX_SOCKET": str(self.tmux_socket),
+            "CLAUDE_CODE_SESSION_ID": session_id,
+        }
+
+    def server(self, session_id: str) -> StdioServerParameters:
+        return StdioServerParameters(
+            command=sys.executable,
+            args=["-m", "oxtail_py", "serve"],
+            cwd=self.project,
+            env=self.env(session_id),
+        )
+
+
+@contextlib.contextmanager
+def world(sessions: int = 1, windows: int = 1) -> Iterator[World]:
+    """Temp project/HOME/AGENTMAIL_HOME and a private tmux server of sessions x windows panes."""
+    root = Path(tempfile.mkdtemp(prefix="oxb-", dir="/tmp"))  # short: a unix socket path
+    w = World(root, root / "proj", root / "home", root / "agentmail", root / "s")
+    (w.project / ".git").mkdir(parents=True)
+    w.home.mkdir()
+    try:
+        for s in range(sessions):
+            name = f"bench{s:02d}"
+            w.tmux("new-session", "-d", "-s", name, "-c", str(w.project), "sleep 600")
+            for _ in range(windows - 1):
+                w.tmux("new-window", "-d", "-t", name, "-c", str(w.project), "sleep 600")
+        yield w
+    finally:
+        subprocess.run(
+            ["tmux", "-S", str(w.tmux_socket), "kill-server"], capture_output=True, check=False
+        )
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def fake_agents(w: World, count: int) -> Iterator[list[str]]:
+    """`count` live registry entries: real `sleep` processes, each with a session id."""
+    procs: list[subprocess.Popen[bytes]] = []
+    try:
+        registry = Registry(Layout(w.agentmail))
+        registry.layout.ensure_root()
+        sids: list[str] = []
+        for n in range(count):
+            proc = subprocess.Popen(["sleep", "600"])
+            procs.append(proc)
+            ident = identity_of(proc.pid)
+            if ident is None:
+                raise RuntimeError(f"sleep {proc.pid} died at once")
+            sid = f"cccccccc-0000-4000-8000-{n:012d}"
+            sids.append(sid)
+            registry.write(
+                SessionEntry(
+                    ident.pid,
+                    ident.start,
+                    client=ClientInfo(
+                        type="claude", session_id=sid, cwd=str(w.project), identity_source="env"
+                    ),
+                    capabilities=["ask_peer", "read_session", "wake"],
+                )
+            )
+        yield sids
+    finally:
+        for proc in procs:
+            proc.kill()
+        for proc in procs:
+            proc.wait()
+
+
+@contextlib.asynccontextmanager
+async def connect(params: StdioServerParameters) -> AsyncIterator[Client]:
+    # Leaving the block closes the server's stdin and stops the process.
+    async with Client(params, mode="legacy") as client:
+        yield client
+
+
+def ok(result: CallToolResult) -> dict[str, Any]:
+    if result.is_error or result.structured_content is None:
+        raise RuntimeError(f"tool call failed: {result.content}")
+    return dict(result.structured_content)
+
+
+def _nothing() -> None:
+    pass
+
+
+async def timed_calls(
+    count: int, call: Callable[[], Awaitable[CallToolResult]], after: Callable[[], None] = _nothing
+) -> list[float]:
+    """ms per call; `after` runs between calls, outside the clock."""
+    samples: list[float] = []
+    for _ in range(count):
+        start = time.perf_counter()
+        ok(await call())
+        samples.append((time.perf_counter() - start) * 1000)
+        after()
+    return samples
+
+
+def p50_p99(values: list[float]) -> str:
+    cuts = statistics.quantiles(values, n=100, method="inclusive")
+    return f"p50 {cuts[49]:7.2f}  p99 {cuts[98]:7.2f}  max {max(values):7.2f} ms"
+
+
+# -- (a) ----------------------------------------------------------------------------
+
+
+async def bench_send(sends: int, lists: int) -> None:
+    with world() as w:
+        async with connect(w.server(SID_A)) as a, connect(w.server(SID_B)) as b:
+            b_inbox = Mailbox.open(Layout(w.agentmail), SID_B)
+
+            def empty_b() -> None:  # keep B's inbox from growing across samples
+                b_inbox.drain().commit()
+
+            async def send() -> CallToolResult:
+                return await a.call_tool("send_message", {"target": SID_B, "body": "ping"})
+
+            async def listing() -> CallToolResult:
+                return await a.call_tool("list_project_sessions", {})
+
+            await timed_calls(10, send, empty_b)  # warm-up
+            sent = await timed_calls(sends, send, empty_b)
+            listed = await timed_calls(lists, listing)
+            rows = len(ok(await listing())["sessions"])
+            # The cheapest tool: what a call costs with no discovery behind it.
+            noop = await timed_calls(sends, lambda: b.call_tool("set_my_state", {"purpose": "x"}))
+    print(f"(a) send_message A -> B over MCP, {sends} calls:        {p50_p99(sent)}")
+    print(
+        f"    list_project_sessions, {rows} rows (2 agents, 1 pane), {lists} calls: "
+        f"{p50_p99(listed)}"
+    )
+    print(f"    set_my_state (no discovery), {sends} calls:          {p50_p99(noop)}")
+
+
+# -- (b) ----------------------------------------------------------------------------
+
+
+def profile_listing(w: World, top: int = 18) -> None:
+    """cProfile of discovery.list_project in this process (same world, same tmux socket)."""
+    saved = os.environ.get("OXTAIL_TMUX_SOCKET")
+    os.environ["OXTAIL_TMUX_SOCKET"] = str(w.tmux_socket)
+    try:
+        layout = Layout(w.agentmail)
+        prof = cProfile.Profile()
+        prof.enable()
+        for _ in range(5):
+            list_project(layout, w.project, True, self_identity())
+        prof.disable()
+    finally:
+        if saved is None:
+            os.environ.pop("OXTAIL_TMUX_SOCKET", None)
+        else:
+            os.environ["OXTAIL_TMUX_SOCKET"] = saved
+    out = io.StringIO()
+    pstats.Stats(prof, stream=out).sort_stats("cumulative").print_stats(top)
+    print("    cProfile, 5 x discovery.list_project in-process (cumulative):")
+    for line in out.getvalue().splitlines():
+        if line.strip() and not line.lstrip().startswith(("List reduced", "Ordered by")):
+            print(f"      {line.rstrip()}")
+
+
+async def bench_list_100(lists: int, profile: bool) -> None:
+    with world(sessions=10, windows=10) as w, fake_agents(w, 100) as sids:
+        async with connect(w.server(SID_A)) as a:
+
+            async def listing() -> CallToolResult:
+                return await a.call_tool("list_project_sessions", {})
+
+            first = ok(await listing())["sessions"]
+            agents = sum(1 for r in first if r["kind"] == "agent")
+            panes = sum(1 for r in first if r["kind"] == "pane")
+            listed = await timed_calls(lists, listing)
+            box = Mailbox.open(Layout(w.agentmail), sids[0])
+            sent = await timed_calls(
+                lists,
+                lambda: a.call_tool("send_message", {"target": sids[0], "body": "ping"}),
+                lambda: box.drain().commit(),
+            )
+        print(
+            f"(b) list_project_sessions, {agents} agents + {panes} panes, {lists} calls: "
+            f"{p50_p99(listed)}"
+        )
+        print(f"    send_message in that world, {lists} calls:        {p50_p99(sent)}")
+        if profile:
+            profile_listing(w)
+
+
+# -- (c) ----------------------------------------------------------------------------
+
+
+async def bench_spawn(spawns: int) -> None:
+    with world() as w:
+        params = w.server(SID_A)
+        samples: list[float] = []
+        for _ in range(spawns):
+            start = time.perf_counter()
+            async with connect(params):  # __aenter__ returns once initialize has completed
+                samples.append((time.perf_counter() - start) * 1000)
+    print(
+        f"(c) spawn `python -m oxtail_py serve` -> initialize done, {spawns} spawns: "
+        f"median {statistics.median(samples):7.1f} ms  (min {min(samples):.1f})"
+    )
+    for code in (
+        "pass",
+        "import oxtail_py.agent",
+        "from mcp.server.mcpserver import MCPServer",
+        "import oxtail_py.server",
+    ):
+        runs: list[float] = []
+        for _ in range(spawns):
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "-c", code], check=True)
+            runs.append((time.perf_counter() - start) * 1000)
+        print(f"    python -c {code!r:<46} median {statistics.median(runs):7.1f} ms")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--sends", type=int, default=200)
+    parser.add_argument("--lists", type=int, default=30)
+    parser.add_argument("--spawns", type=int, default=10)
+    parser.add_argument("--profile", action="store_true", help="cProfile the 100 x 100 listing")
+    args = parser.parse_args()
+    if min(args.sends, args.lists, args.spawns) < 2:
+        parser.error("every count must be at least 2")
+    anyio.run(bench_send, args.sends, args.lists)
+    anyio.run(bench_list_100, args.lists, args.profile)
+    anyio.run(bench_spawn, args.spawns)
+
+
+if __name__ == "__main__":
+    main()

@@ -34,6 +34,7 @@ from oxtail_py.messages import Message, now_iso, validate_message_id
 from oxtail_py.procs import proven_pane, self_identity
 from oxtail_py.registry import ClientInfo, Registry, SessionEntry, TmuxInfo, validate_purpose
 from oxtail_py.scope import resolve_project_root
+from oxtail_py.wake import WakeReport, Watch, wake_peer
 
 READ_MODES: Final = ("auto", "transcript", "pane")
 
@@ -136,6 +137,8 @@ class Agent:
                 self._adopt(claimed, "claim", claimed=True)
                 return
             diag["claim"] = "no explicit claim"
+            if self.identity.session_id is not None:
+                return  # found before; only an explicit claim may change it now
             env_sid = session_id_from_env(self.environ)
             diag["env"] = f"CLAUDE_CODE_SESSION_ID={env_sid}" if env_sid else "not set"
             drop = find_drop(self.layout, self.me.pid)
@@ -251,10 +254,15 @@ class Agent:
 
     # -- discovery ----------------------------------------------------------------
 
-    def list_sessions(self, project_root: str | None = None) -> Listing:
+    def list_sessions(
+        self, project_root: str | None = None, *, count_unread: bool = True
+    ) -> Listing:
         self.refresh_identity()
         root, inferred = resolve_project_root(project_root, self.cwd)
-        return list_project(self.layout, root, inferred and project_root is None, self.me)
+        return list_project(
+            self.layout, root, inferred and project_root is None, self.me,
+            count_unread=count_unread,
+        )
 
     def read_session(
         self,
@@ -272,7 +280,7 @@ class Agent:
                 "limits out of range: limit 1-500, max_bytes 200-500000, pane_lines 1-5000",
                 code="bad-limit",
             )
-        listing = self.list_sessions(project_root)
+        listing = self.list_sessions(project_root, count_unread=False)
         row = resolve(listing, name, agents_only=False)
         path = self._transcript_of(row) if mode != "pane" else None
         if mode == "transcript" and path is None:
@@ -324,7 +332,8 @@ class Agent:
         }
 
     def _resolve_peer(self, target: str, project_root: str | None) -> Row:
-        row = resolve(self.list_sessions(project_root), target, agents_only=True)
+        listing = self.list_sessions(project_root, count_unread=False)
+        row = resolve(listing, target, agents_only=True)
         if row.is_me:
             raise TargetError(
                 f"{target!r} is you; send to a peer (list_project_sessions shows them)",
@@ -392,6 +401,29 @@ class Agent:
                 pending._stack.enter_context(box.awaiting_reply(msg.id))
             self._mailbox(row.mailbox_key).enqueue(msg)
             yield pending
+
+    def wake(
+        self,
+        target: Row,
+        message_id: str,
+        *,
+        request_id: str | None = None,
+        reply_to: str | None = None,
+        watch: Watch | None = None,
+    ) -> WakeReport:
+        """Make `target` notice the message `message_id` just sent to it (see wake.py).
+        Blocking (keystrokes, then a few seconds watching for proof): keep it off the
+        event loop; `watch.finish` ends the watching."""
+        sender = self.identity.session_id or self.entry.tmux.session or f"pid-{self.me.pid}"
+        return wake_peer(
+            self.layout,
+            target,
+            sender=sender,
+            message_id=message_id,
+            request_id=request_id,
+            reply_to=reply_to,
+            watch=watch,
+        )
 
     def take_reply(self, pending: PendingAsk) -> Delivery | None:
         for box in pending.boxes:

@@ -145,6 +145,19 @@ def proven_pane(pid: int, pane_pids: dict[int, str]) -> str | None:
     while current is not None and current > 1 and current not in seen:
         if current in pane_pids:
             return pane_pids[current]
+        if _is_shared_daemon(current):
+            # Codex's app-server serves every TUI of one CODEX_HOME; the pane above
+            # it is only the first TUI's, not necessarily this server's.
+            return None
         seen.add(current)
         current = parent_pid(current)
     return None
+
+
+def _is_shared_daemon(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as fh:
+            argv = fh.read().split(b"\0")
+    except OSError:
+        return False
+    return len(argv) > 1 and b"codex" in os.path.basename(argv[0]) and b"app-server" in argv[1:]

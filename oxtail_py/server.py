@@ -19,6 +19,7 @@ from typing import Any, Final, TypeVar, cast
 import anyio
 import anyio.from_thread
 import anyio.lowlevel
+import anyio.to_thread
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.types import CallToolResult, TextContent
 from pydantic import BaseModel, Field
@@ -33,6 +34,7 @@ from oxtail_py.layout import Layout
 from oxtail_py.mailbox import Delivery
 from oxtail_py.messages import Message
 from oxtail_py.registry import unregister_on_exit
+from oxtail_py.wake import DISABLED, FIRED_UNCONFIRMED, Watch
 from oxtail_py.watch import MailboxWatcher
 
 T = TypeVar("T")
@@ -337,16 +339,22 @@ def build_server(agent: Agent, watcher: MailboxWatcher) -> MCPServer:
         ctx: Context, target: str, body: str, reply_to: str | None = None, wake: str = "off"
     ) -> Sent:
         """Send a message (≤ 8 KB) to a peer in this project. target: tmux session name
-        or session id. reply_to: the request_id you are answering."""
+        or session id. reply_to: the request_id you are answering. wake: 'auto' also
+        prompts an idle peer to read its inbox (one line into its client); default 'off'."""
 
         def work() -> Sent:
+            waking = _wake_mode(wake)
             receipt = agent.send(target, body, reply_to=reply_to)
+            status = DISABLED
+            if waking:
+                report = agent.wake(receipt.target, receipt.message_id, reply_to=reply_to)
+                status = report.status
             return Sent(
                 message_id=receipt.message_id,
                 target=receipt.target.name,
                 target_session_id=receipt.target.client_session_id,
                 target_pane=receipt.target.tmux_pane,
-                wake_status="disabled",
+                wake_status=status,
             )
 
         return call(ctx, work)
@@ -373,19 +381,40 @@ def build_server(agent: Agent, watcher: MailboxWatcher) -> MCPServer:
 
     @mcp.tool()
     async def ask_peer(
-        ctx: Context, target: str, body: str, timeout_ms: int | None = None
+        ctx: Context, target: str, body: str, timeout_ms: int | None = None, wake: str = "auto"
     ) -> AskOutcome:
         """Ask a peer and wait for its answer (it replies with send_message(reply_to=
         <request_id>)). Returns the reply, or status 'timeout' (default 60 s); a late
-        reply then lands in your inbox."""
+        reply then lands in your inbox. wake 'auto' (default) prompts an idle peer to
+        read its inbox; 'off' does not."""
         agent.observe_meta(ctx.request_context.meta)
         timeout, clamped = _ask_timeout(timeout_ms)
         started = time.monotonic()
+        woke = [DISABLED]
         try:
+            waking = _wake_mode(wake)
             with agent.ask(target, body) as pending:
-                delivery = await wait_for_reply(agent, watcher, pending, timeout / 1000)
-                if delivery is not None:
-                    await _hand_over(delivery)
+                watch = Watch()  # the end of the wait ends the wake's watching too
+                delivery = None
+
+                def wake_target() -> str:
+                    rid = pending.request_id
+                    return agent.wake(pending.target, rid, request_id=rid, watch=watch).status
+
+                async def wake_peer() -> None:
+                    woke[0] = await _wake_in_thread(wake_target)
+
+                # The wake runs beside the wait (in a worker thread); its status is
+                # only needed at the end.
+                async with anyio.create_task_group() as tg:
+                    if waking:
+                        tg.start_soon(wake_peer)
+                    try:
+                        delivery = await wait_for_reply(agent, watcher, pending, timeout / 1000)
+                        if delivery is not None:
+                            await _hand_over(delivery)
+                    finally:
+                        watch.finish(answered=delivery is not None)
                 reply = delivery.messages[0] if delivery else None
         except OxtailError as exc:
             return cast(AskOutcome, _error(exc))
@@ -398,10 +427,25 @@ def build_server(agent: Agent, watcher: MailboxWatcher) -> MCPServer:
             waited_ms=int((time.monotonic() - started) * 1000),
             timeout_ms=timeout,
             timeout_clamped=clamped,
-            wake_status="disabled",
+            wake_status=woke[0],
         )
 
     return mcp
+
+
+def _wake_mode(wake: str) -> bool:
+    if wake not in ("auto", "off"):
+        raise OxtailError(f"wake must be 'auto' or 'off', not {wake!r}", code="bad-wake")
+    return wake == "auto"
+
+
+async def _wake_in_thread(run: Callable[[], str]) -> str:
+    """A wake off the event loop; a bug in it must not fail the ask that waits beside it."""
+    try:
+        return await anyio.to_thread.run_sync(run)
+    except Exception:
+        log.exception("wake failed")
+        return FIRED_UNCONFIRMED
 
 
 async def _hand_over(delivery: Delivery) -> None:

@@ -115,19 +115,8 @@ def capture(pane_id: str, lines: int) -> str:
     return out.rstrip("\n")
 
 
-def send_literal(pane_id: str, text: str) -> None:
-    run(["send-keys", "-t", validate_pane_id(pane_id), "-l", "--", text])
-
-
 def send_enter(pane_id: str) -> None:
     run(["send-keys", "-t", validate_pane_id(pane_id), "Enter"])
-
-
-def paste(pane_id: str, text: str) -> None:
-    """Bracketed paste of `text` (via a named buffer loaded from stdin), no Enter."""
-    buffer = f"oxtail-{os.getpid()}"
-    run(["load-buffer", "-b", buffer, "-"], stdin=text.encode())
-    run(["paste-buffer", "-d", "-p", "-b", buffer, "-t", validate_pane_id(pane_id)])
 
 
 def capture_screen(pane_id: str, *, styles: bool = False) -> str:
@@ -143,19 +132,21 @@ def _argv_literal(text: str) -> str:
     return text[:-1] + "\\;" if text.endswith(";") else text
 
 
-def type_and_enter(pane_id: str, text: str) -> None:
-    """`send-keys -l TEXT` then Enter, in one tmux command (nothing can come between)."""
+def type_then_enter(pane_id: str, text: str) -> None:
+    """`send-keys -l TEXT`, then Enter as a second tmux command. Not as one command: the
+    Enter then arrives with the text, and Claude Code 2.1.330 takes a line longer than
+    ~70 characters followed at once by Enter as a paste (the Enter does not submit)."""
     pane = validate_pane_id(pane_id)
-    run(["send-keys", "-t", pane, "-l", "--", _argv_literal(text), ";", "send-keys", "-t", pane,
-         "Enter"])  # fmt: skip
+    run(["send-keys", "-t", pane, "-l", "--", _argv_literal(text)])
+    run(["send-keys", "-t", pane, "Enter"])
 
 
 def paste_and_enter(pane_id: str, text: str) -> None:
-    """Bracketed paste of `text`, then Enter, in one tmux command (Codex's composer takes
-    typed text followed at once by Enter as a paste burst: the Enter becomes a newline)."""
+    """Bracketed paste of `text`, then Enter, in one tmux command: the paste's end marker
+    tells the client the Enter is a key, so it submits (Codex and Claude Code both take
+    typed text followed at once by Enter as a paste: the Enter does not submit)."""
     pane = validate_pane_id(pane_id)
     buffer = f"oxtail-{os.getpid()}-{secrets.token_hex(4)}"
     run(["load-buffer", "-b", buffer, "-"], stdin=text.encode())
     run(["paste-buffer", "-d", "-p", "-b", buffer, "-t", pane, ";", "send-keys", "-t", pane,
          "Enter"])  # fmt: skip
-

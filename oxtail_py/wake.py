@@ -8,7 +8,10 @@ peer's client has:
                busy (busy: it runs as the next turn). Fallback: tmux bracketed paste, then
                Enter (typed text followed at once by Enter is a "paste burst" in Codex's
                composer: the Enter becomes a newline and nothing is submitted).
-  Claude Code  tmux `send-keys -l LINE` then Enter; the retry is bracketed paste + Enter.
+  Claude Code  tmux bracketed paste then Enter (one tmux command); the retry is
+               `send-keys -l LINE`, then Enter as a separate command (typed text and its
+               Enter in one burst is a paste to Claude Code too once the line is longer
+               than ~70 characters: no submit).
 
 Trust. Nothing that is executed or typed into comes from a registry file (peers write
 their own entries). The codex executable is the codex process above the peer's server in
@@ -19,13 +22,16 @@ TUI of one CODEX_HOME, so the pane above it is only the first TUI's. Text reache
 only as a literal, to a validated pane id.
 
 Gates, in this order: strategy off (OXTAIL_WAKE_STRATEGY, or the call) → `disabled`; the
-peer's hooks say it is mid-turn → `skipped_busy` (its hooks deliver the mail); no usable
-path → `skipped_no_target`; this peer was woken lately for a message it has still not
-read → `skipped_debounced`; its composer holds unsent text (a human typing; re-checked
-for a moment) → `skipped_composer_busy`. After firing, proof that the prompt was
-submitted (its busy marker flips, or the line shows up in its transcript) → `confirmed`;
-none within a short window → one retry by the alternate path, then `confirmed` or
-`fired_unconfirmed`.
+peer's hooks say it is mid-turn (status marker, fresh), or it waits in ask_peer for the
+very reply being sent → `skipped_busy` (it gets the mail without a wake); no usable path
+→ `skipped_no_target`; this peer was woken lately for a message it has still not read →
+`skipped_debounced`; its composer holds unsent text (a human typing; re-checked for a
+moment) → `skipped_composer_busy`. After firing, proof that the prompt was submitted (its
+busy marker is stamped, or the line shows up in its transcript or prompt history) →
+`confirmed`; none within a short window → one retry by the alternate path, then
+`confirmed` or `fired_unconfirmed`. The retry never adds a second copy: not while the line
+sits unsent in the composer (it gets an Enter instead), is on the screen (queued), or a
+Codex turn is running (a queued line runs after it, a pasted one is steered into it).
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ import json
 import logging
 import os
 import re
+import stat
 import subprocess
 import threading
 import time
@@ -50,10 +57,11 @@ from oxtail_py.atomic import atomic_write_json, read_private
 from oxtail_py.discovery import Row
 from oxtail_py.errors import LockTimeoutError, OxtailError
 from oxtail_py.identity import CLAUDE, CODEX, detect_client
-from oxtail_py.layout import Layout, MailboxPaths, WakePaths
+from oxtail_py.layout import SESSION_ID_RE, Layout, MailboxPaths, WakePaths
 from oxtail_py.locks import DirLock
 from oxtail_py.messages import MESSAGE_ID_RE
 from oxtail_py.procs import proven_pane, self_identity
+from oxtail_py.status import read_status
 
 log = logging.getLogger("oxtail_py")
 
@@ -86,8 +94,6 @@ NUDGE: Final = "tmux-enter"  # the line sits unsent in the composer: press Enter
 
 # -- timing --------------------------------------------------------------------------------
 
-# A busy marker older than this is stale (a turn interrupted with Esc writes no Stop).
-BUSY_FRESH_S: Final = 600.0
 # A second wake for a peer that has not yet read what the first one announced is noise,
 # for this long; after it, the first wake evidently did not work and another may.
 DEBOUNCE_S: Final = 30.0
@@ -108,6 +114,19 @@ PROMPT_GLYPHS: Final = ("\u276f", "\u203a")
 
 
 @dataclass
+class Watch:
+    """How a caller ends a wake's waiting (for an empty composer, for proof): `finish`.
+    An ask that got its answer finishes with answered=True, which counts as proof."""
+
+    stop: threading.Event = field(default_factory=threading.Event)
+    answered: bool = False
+
+    def finish(self, *, answered: bool) -> None:
+        self.answered = answered
+        self.stop.set()
+
+
+@dataclass
 class WakeReport:
     status: str
     attempts: list[str] = field(default_factory=list)  # paths fired, in order
@@ -116,7 +135,8 @@ class WakeReport:
 
 def wake_line(sender: str, message_id: str, request_id: str | None = None) -> str:
     """The line for one message; it names the message, so each wake's line is unique."""
-    safe = re.sub(r"[^A-Za-z0-9._:@+-]", "", sender)[:64] or "a peer"
+    # No `@`, `/`, `!`, `#`: the clients' composers open pickers and modes on those.
+    safe = re.sub(r"[^A-Za-z0-9._-]", "", sender)[:64] or "a peer"
     about = (
         ABOUT_ASK.format(request_id=request_id)
         if request_id
@@ -135,27 +155,6 @@ def strategy_from_env(environ: Mapping[str, str] | None = None) -> str:
 
 
 # -- what the peer's hooks and mailbox say ---------------------------------------------------
-
-
-def read_marker(layout: Layout, session_id: str) -> tuple[str, float] | None:
-    """The peer's status marker, ("busy" | "idle", epoch seconds), or None."""
-    try:
-        parts = read_private(layout.status_file(session_id)).decode().split()
-    except (OSError, OxtailError, UnicodeDecodeError):
-        return None
-    if len(parts) != 2 or parts[0] not in ("busy", "idle"):
-        return None
-    try:
-        return parts[0], float(parts[1])
-    except ValueError:
-        return None
-
-
-def is_busy(layout: Layout, session_id: str, now: float | None = None) -> bool:
-    """Its hooks say it is mid-turn, lately enough to believe."""
-    marker = read_marker(layout, session_id)
-    now = time.time() if now is None else now
-    return marker is not None and marker[0] == "busy" and now - marker[1] < BUSY_FRESH_S
 
 
 def _reply_awaited(layout: Layout, key: str, request_id: str) -> bool:
@@ -206,6 +205,7 @@ class Peer:
     client_type: str | None  # from the live tree, not the registry
     home: Path | None  # the client's HOME (its live environment)
     codex_home: str | None
+    config_dir: str | None  # where the client keeps its state (history.jsonl)
     cwd: str | None
     pane: str | None  # proven by the live tree, shape-checked
     codex_exe: str | None  # the codex binary running above the server
@@ -241,11 +241,20 @@ def inspect_peer(row: Row) -> Peer | None:
         found = proven_pane(entry.server_pid, {p.pane_pid: p.pane_id for p in panes})
         pane = found if found and tmux.PANE_ID_RE.fullmatch(found) else None
     home = environ.get("HOME")
+    home_path = Path(home) if home and os.path.isabs(home) else None
+    codex_home = environ.get("CODEX_HOME") or None
+    config_dir = None
+    if client is not None and client.type == CODEX:
+        config_dir = codex_home or (str(home_path / ".codex") if home_path else None)
+    elif client is not None and client.type == CLAUDE:
+        claude_dir = environ.get("CLAUDE_CONFIG_DIR")
+        config_dir = claude_dir or (str(home_path / ".claude") if home_path else None)
     return Peer(
         session_id=row.client_session_id,
         client_type=client.type if client else None,
-        home=Path(home) if home and os.path.isabs(home) else None,
-        codex_home=environ.get("CODEX_HOME") or None,
+        home=home_path,
+        codex_home=codex_home,
+        config_dir=config_dir,
         cwd=cwd,
         pane=pane,
         codex_exe=exe,
@@ -276,6 +285,14 @@ def _queue_usable(peer: Peer) -> str:
     if _transcript(peer) is None:
         return f"no rollout for thread {peer.session_id}"
     return ""
+
+
+def _history(peer: Peer) -> Path | None:
+    """The client's prompt history (Claude: ~/.claude, Codex: $CODEX_HOME or ~/.codex)."""
+    if peer.config_dir is None:
+        return None
+    path = Path(peer.config_dir) / "history.jsonl"
+    return path if path.is_absolute() else None
 
 
 def _transcript(peer: Peer) -> Path | None:
@@ -309,20 +326,24 @@ def _sgr_dim(params: str, dim: bool) -> bool:
     return dim
 
 
-def _undimmed(line: str) -> str:
-    """The characters of a styled screen line that are not drawn dim (placeholders are)."""
-    out: list[str] = []
+def _undimmed_lines(screen: str) -> list[str]:
+    """Each line of a styled screen without the characters drawn dim (placeholders are).
+    The style runs on across lines: tmux -e writes only changes from the previous cell."""
+    lines: list[str] = []
     dim = False
-    pos = 0
-    for match in _ESCAPE.finditer(line):
+    for line in screen.split("\n"):
+        out: list[str] = []
+        pos = 0
+        for match in _ESCAPE.finditer(line):
+            if not dim:
+                out.append(line[pos : match.start()])
+            pos = match.end()
+            if match.group(2) == "m":
+                dim = _sgr_dim(match.group(1), dim)
         if not dim:
-            out.append(line[pos : match.start()])
-        pos = match.end()
-        if match.group(2) == "m":
-            dim = _sgr_dim(match.group(1), dim)
-    if not dim:
-        out.append(line[pos:])
-    return "".join(out)
+            out.append(line[pos:])
+        lines.append("".join(out))
+    return lines
 
 
 def composer_text(screen: str) -> str | None:
@@ -333,11 +354,13 @@ def composer_text(screen: str) -> str | None:
     a prompt glyph: history above it repeats the glyph, and a selection dialog's cursor
     uses it too (then the "text" is an option, and nobody may type into it).
     """
-    for raw in reversed(screen.splitlines()):
-        plain = _ESCAPE.sub("", raw).lstrip(" \u2502")
+    raws = screen.split("\n")
+    visible_lines = _undimmed_lines(screen)
+    for index in range(len(raws) - 1, -1, -1):
+        plain = _ESCAPE.sub("", raws[index]).lstrip(" \u2502")
         if not plain.startswith(PROMPT_GLYPHS):
             continue
-        visible = _undimmed(raw)
+        visible = visible_lines[index]
         cut = max(visible.find(g) for g in PROMPT_GLYPHS)
         text = visible[cut + 1 :] if cut >= 0 else visible
         return text.replace("\xa0", " ").strip()
@@ -358,49 +381,59 @@ def _wait_composer_empty(pane: str, stop: threading.Event) -> bool:
 
 class _Proof:
     """Watches for proof that the line was submitted: a busy marker written after firing,
-    or the line in the part of the peer's transcript written after firing."""
+    or the line in what the peer's transcript or prompt history got after firing (the
+    history has a prompt the moment it is submitted, also one steered into a running
+    Codex turn, which the rollout shows only at the next model call)."""
 
     def __init__(self, layout: Layout, peer: Peer, line: str) -> None:
         self.layout = layout
         self.peer = peer
         self.needle = json.dumps(line)[1:-1].encode()
         self.fired_at = 0.0
-        self.path: Path | None = None
-        self.offset = 0
+        self.files: dict[str, Path | None] = {}
+        self.offsets: dict[str, int] = {}
 
     def arm(self) -> None:
         """Take the baseline; call right before firing."""
         self.fired_at = time.time()
-        self.path = _transcript(self.peer)
-        self.offset = _size(self.path)
+        self.files = {"transcript": _transcript(self.peer), "history": _history(self.peer)}
+        self.offsets = {name: _size(path) for name, path in self.files.items()}
 
     def seen(self) -> bool:
         sid = self.peer.session_id
-        marker = read_marker(self.layout, sid) if sid else None
-        if marker is not None and marker[0] == "busy" and marker[1] >= self.fired_at - 0.5:
+        marker = read_status(self.layout, sid) if sid else None
+        if marker and marker.state == "busy" and (marker.mtime or 0) >= self.fired_at - 0.5:
             return True
-        if self.path is None:
-            self.path = _transcript(self.peer)  # born with the first prompt
-            if self.path is None:
-                return False
-        size = _size(self.path)
-        start = self.offset if size >= self.offset else 0
+        if self.files.get("transcript") is None:  # born with the first prompt
+            self.files["transcript"] = _transcript(self.peer)
+        return any(self._grew_with_needle(name) for name in self.files)
+
+    def _grew_with_needle(self, name: str) -> bool:
+        path = self.files.get(name)
+        if path is None:
+            return False
+        offset = self.offsets.get(name, 0)
         try:
-            with open(self.path, "rb") as fh:
-                fh.seek(start)
-                return self.needle in fh.read(_TRANSCRIPT_READ_MAX)
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
         except OSError:
             return False
+        with os.fdopen(fd, "rb") as fh:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode):
+                return False
+            fh.seek(offset if st.st_size >= offset else 0)
+            return self.needle in fh.read(_TRANSCRIPT_READ_MAX)
 
-    def wait(self, seconds: float, stop: threading.Event) -> bool:
-        """True on proof (or when the caller got its answer: `stop`) within `seconds`."""
+    def wait(self, seconds: float, watch: Watch) -> bool:
+        """True on proof within `seconds`; the caller's answer counts as proof, and the
+        caller giving up ends the wait."""
         deadline = time.monotonic() + seconds
         while True:
-            if stop.is_set() or self.seen():
+            if watch.answered or self.seen():
                 return True
-            if time.monotonic() >= deadline:
+            if watch.stop.is_set() or time.monotonic() >= deadline:
                 return False
-            stop.wait(_POLL_S)
+            watch.stop.wait(_POLL_S)
 
 
 def _size(path: Path | None) -> int:
@@ -483,7 +516,7 @@ def _fire(method: str, peer: Peer, line: str) -> str:
     assert peer.pane is not None
     try:
         if method == KEYS:
-            tmux.type_and_enter(peer.pane, line)
+            tmux.type_then_enter(peer.pane, line)
         elif method == PASTE:
             tmux.paste_and_enter(peer.pane, line)
         else:
@@ -503,7 +536,9 @@ def _plan(peer: Peer, strategy: str) -> tuple[list[str], str]:
             notes.append(f"codex queue unusable: {why}")
         else:
             methods.append(QUEUE)
-    if peer.pane is None:
+    if peer.client_type is None:
+        notes.append("no Claude Code or Codex process above its server: nothing to type into")
+    elif peer.pane is None:
         notes.append(
             "no pane: its server runs under a shared Codex app-server daemon"
             if peer.daemon
@@ -512,7 +547,7 @@ def _plan(peer: Peer, strategy: str) -> tuple[list[str], str]:
     elif peer.client_type == CODEX:
         methods += [PASTE, PASTE]  # plain keys + Enter does not submit in Codex
     else:
-        methods += [KEYS, PASTE]
+        methods += [PASTE, KEYS]
     return methods[:2], "; ".join(notes)
 
 
@@ -525,16 +560,18 @@ def wake_peer(
     request_id: str | None = None,
     reply_to: str | None = None,
     strategy: str | None = None,
-    stop: threading.Event | None = None,
+    watch: Watch | None = None,
 ) -> WakeReport:
     """Wake the agent of `row` for the message `message_id` (blocking: run it off the
-    event loop). `stop` set (the ask got its answer) ends the confirmation at once.
-    Never raises for a peer's state: what went wrong is in the report."""
-    stop = stop or threading.Event()
+    event loop; `watch` lets the caller end its waiting). Never raises for a peer's
+    state: what went wrong is in the report."""
+    watch = watch or Watch()
     strategy = strategy or strategy_from_env()
     attempts: list[str] = []
     try:
-        return _wake(layout, row, sender, message_id, request_id, reply_to, strategy, stop, attempts)
+        return _wake(
+            layout, row, sender, message_id, request_id, reply_to, strategy, watch, attempts
+        )
     except (OxtailError, OSError, psutil.Error, subprocess.SubprocessError) as exc:
         log.warning("wake of %s failed: %s", row.name, exc)
         status = FIRED_UNCONFIRMED if attempts else SKIPPED_NO_TARGET
@@ -549,7 +586,7 @@ def _wake(
     request_id: str | None,
     reply_to: str | None,
     strategy: str,
-    stop: threading.Event,
+    watch: Watch,
     attempts: list[str],
 ) -> WakeReport:
     if strategy == OFF:
@@ -557,7 +594,9 @@ def _wake(
     if row.kind != "agent" or row.entry is None:
         return WakeReport(SKIPPED_NO_TARGET, detail="not an agent")
     sid = row.client_session_id
-    if sid and is_busy(layout, sid):
+    if sid is not None and not SESSION_ID_RE.fullmatch(sid):
+        return WakeReport(SKIPPED_NO_TARGET, detail=f"malformed session id {sid!r}")
+    if sid and read_status(layout, sid).busy:
         return WakeReport(SKIPPED_BUSY, detail="its hooks say it is mid-turn; they deliver")
     if reply_to and _reply_awaited(layout, row.mailbox_key, reply_to):
         return WakeReport(SKIPPED_BUSY, detail="it is waiting in ask_peer for this reply")
@@ -575,7 +614,7 @@ def _wake(
         with DirLock(paths.lock, LOCK_TIMEOUT_S):
             if _debounced(layout, paths, row.mailbox_key, time.time()):
                 return WakeReport(SKIPPED_DEBOUNCED, detail="woken lately; not read yet")
-            fired = _first_shot(plan, peer, line, proof, report, stop)
+            fired = _first_shot(plan, peer, line, proof, report, watch)
             if fired is None:
                 return report
             atomic_write_json(
@@ -585,7 +624,7 @@ def _wake(
             )  # fmt: skip
     except LockTimeoutError:
         return WakeReport(SKIPPED_DEBOUNCED, detail="another wake of this peer is under way")
-    report.status = _confirm(plan, fired, peer, line, proof, report, stop)
+    report.status = _confirm(plan, fired, peer, line, proof, report, watch)
     log.info("wake %s: %s via %s %s", sid, report.status, report.attempts, report.detail)
     return report
 
@@ -596,16 +635,16 @@ def _first_shot(
     line: str,
     proof: _Proof,
     report: WakeReport,
-    stop: threading.Event,
+    watch: Watch,
 ) -> str | None:
     """Fire the first path that works; the method fired, or None with report.status set."""
     report.status = SKIPPED_NO_TARGET
     for method in dict.fromkeys(plan):  # a failed path is not tried twice in a row
-        if stop.is_set():
+        if watch.answered:
             report.status = SKIPPED_BUSY
             report.detail = "answered before the wake fired"
             return None
-        if method != QUEUE and not _wait_composer_empty(_pane(peer), stop):
+        if method != QUEUE and not _wait_composer_empty(_pane(peer), watch.stop):
             report.status = SKIPPED_COMPOSER_BUSY
             report.detail = _join(report.detail, "its input line is not empty (someone typing?)")
             return None
@@ -625,33 +664,36 @@ def _confirm(
     line: str,
     proof: _Proof,
     report: WakeReport,
-    stop: threading.Event,
+    watch: Watch,
 ) -> str:
-    if proof.wait(_confirm_window(fired, peer), stop):
+    if proof.wait(_confirm_window(fired, peer), watch):
         return CONFIRMED
-    # One retry. Never a second copy of a line the client already holds.
-    if fired == QUEUE:
-        if codex_turn_open(_transcript(peer)):
-            report.detail = _join(report.detail, "queued behind its running turn")
-            return FIRED_UNCONFIRMED
-    elif peer.pane is not None:
+    if watch.stop.is_set():  # the asker stopped waiting: no retry
+        return FIRED_UNCONFIRMED
+    # One retry. Never a second copy of a line the client already holds: Codex runs a
+    # queued line after its running turn, and steers a pasted one into it (the rollout
+    # shows either only when the model is next called).
+    if peer.client_type == CODEX and codex_turn_open(_transcript(peer)):
+        report.detail = _join(report.detail, "its turn is running: the line goes in or after it")
+        return FIRED_UNCONFIRMED
+    if fired != QUEUE and peer.pane is not None:
         try:
             typed = composer_text(tmux.capture_screen(peer.pane, styles=True))
             shown = tmux.capture_screen(peer.pane)
         except tmux.TmuxError:
             return FIRED_UNCONFIRMED
         if typed and _holds(typed, line):
-            return _retry(NUDGE, peer, line, proof, report, stop)  # the Enter did not take
+            return _retry(NUDGE, peer, line, proof, report, watch)  # the Enter did not take
         if _flat(line) in _flat(shown):
             report.detail = _join(report.detail, "the line is on its screen (queued?)")
             return FIRED_UNCONFIRMED
     later = plan[plan.index(fired) + 1 :]
     if not later:
         return FIRED_UNCONFIRMED
-    if later[0] != QUEUE and not _wait_composer_empty(_pane(peer), stop):
+    if later[0] != QUEUE and not _wait_composer_empty(_pane(peer), watch.stop):
         report.detail = _join(report.detail, "retry skipped: its input line is not empty")
         return FIRED_UNCONFIRMED
-    return _retry(later[0], peer, line, proof, report, stop)
+    return _retry(later[0], peer, line, proof, report, watch)
 
 
 def _retry(
@@ -660,14 +702,14 @@ def _retry(
     line: str,
     proof: _Proof,
     report: WakeReport,
-    stop: threading.Event,
+    watch: Watch,
 ) -> str:
     failure = _fire(method, peer, line)
     report.attempts.append(method)
     if failure:
         report.detail = _join(report.detail, f"retry {method} failed: {failure}")
         return FIRED_UNCONFIRMED
-    return CONFIRMED if proof.wait(_confirm_window(method, peer), stop) else FIRED_UNCONFIRMED
+    return CONFIRMED if proof.wait(_confirm_window(method, peer), watch) else FIRED_UNCONFIRMED
 
 
 def _pane(peer: Peer) -> str:

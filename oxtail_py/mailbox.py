@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Final
 
 from oxtail_py.atomic import atomic_write_bytes, read_private
-from oxtail_py.errors import InvalidMessageError
+from oxtail_py.errors import InvalidMessageError, OxtailError
 from oxtail_py.layout import Layout, MailboxPaths, open_private, refuse_symlink
 from oxtail_py.locks import DEFAULT_TIMEOUT_S, DirLock, sweep_stale_lock_debris
 from oxtail_py.messages import Message, now_iso
@@ -157,6 +157,25 @@ class Mailbox:
             return sum(1 for ln in read_private(self.paths.inbox).splitlines() if ln.strip())
         except FileNotFoundError:
             return 0
+
+    def awaits(self, request_id: str) -> bool:
+        """A live ask_peer waits in this mailbox for the reply to `request_id` (no lock)."""
+        try:
+            names = os.listdir(self.paths.directory)
+        except OSError:
+            return False
+        for name in names:
+            parts = MailboxPaths.awaiting_parts(name)
+            if parts and parts[0] == request_id and parts[1] is not None and parts[1].is_alive():
+                return True
+        return False
+
+    def holds(self, message_id: str) -> bool:
+        """`message_id` still waits in the inbox, unread (no lock: a hint)."""
+        try:
+            return f'"id":"{message_id}"'.encode() in read_private(self.paths.inbox)
+        except (OSError, OxtailError):
+            return False
 
     def drain(self) -> Delivery:
         """Take every waiting message, oldest first (replies an ask_peer awaits stay)."""

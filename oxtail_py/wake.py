@@ -57,8 +57,9 @@ from oxtail_py.atomic import atomic_write_json, read_private
 from oxtail_py.discovery import Row
 from oxtail_py.errors import LockTimeoutError, OxtailError
 from oxtail_py.identity import CLAUDE, CODEX, detect_client
-from oxtail_py.layout import SESSION_ID_RE, Layout, MailboxPaths, WakePaths
+from oxtail_py.layout import SESSION_ID_RE, Layout, WakePaths
 from oxtail_py.locks import DirLock
+from oxtail_py.mailbox import Mailbox
 from oxtail_py.messages import MESSAGE_ID_RE
 from oxtail_py.procs import proven_pane, self_identity
 from oxtail_py.status import read_status
@@ -160,27 +161,12 @@ def strategy_from_env(environ: Mapping[str, str] | None = None) -> str:
 def _reply_awaited(layout: Layout, key: str, request_id: str) -> bool:
     """A live ask_peer of the peer waits for exactly this reply (it gets it without a wake)."""
     box = layout.existing_mailbox(key)
-    if box is None:
-        return False
-    try:
-        names = os.listdir(box.directory)
-    except OSError:
-        return False
-    for name in names:
-        parts = MailboxPaths.awaiting_parts(name)
-        if parts and parts[0] == request_id and parts[1] is not None and parts[1].is_alive():
-            return True
-    return False
+    return box is not None and Mailbox(box).awaits(request_id)
 
 
 def _still_unread(layout: Layout, key: str, message_id: str) -> bool:
     box = layout.existing_mailbox(key)
-    if box is None:
-        return False
-    try:
-        return f'"{message_id}"'.encode() in read_private(box.inbox)
-    except (OSError, OxtailError):
-        return False
+    return box is not None and Mailbox(box).holds(message_id)
 
 
 def _debounced(layout: Layout, paths: WakePaths, key: str, now: float) -> bool:

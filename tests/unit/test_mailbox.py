@@ -233,3 +233,17 @@ def test_a_dead_waiters_marker_is_swept_and_its_reply_delivered(layout: Layout) 
     box.enqueue(reply)
     assert [m.id for m in box.drain().messages] == [reply.id]
     assert not marker.exists()
+
+
+def test_awaits_and_holds_answer_for_live_waiters_and_unread_ids(layout: Layout) -> None:
+    box = Mailbox.open(layout, "sess-a")
+    msg = _msg("unread")
+    box.enqueue(msg)
+    assert box.holds(msg.id) and not box.holds("0000000000000000")
+    with box.awaiting_reply("00112233aabbccdd"):
+        assert box.awaits("00112233aabbccdd") and not box.awaits("ffffffffffffffff")
+    assert not box.awaits("00112233aabbccdd")
+    box.paths.awaiting("0123456789abcdef", _dead_identity()).touch()
+    assert not box.awaits("0123456789abcdef")
+    box.drain().commit()
+    assert not box.holds(msg.id)

@@ -21,22 +21,14 @@ No asserts on timing: machines are noisy; compare ratios, not absolutes.
 from __future__ import annotations
 
 import argparse
-import contextlib
-import shutil
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
-from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import anyio
-from mcp import StdioServerParameters
+from _world import connect, ok, world
 from mcp.client import Client
-from mcp.types import CallToolResult
 
 from oxtail_py.layout import Layout
 from oxtail_py.mailbox import Mailbox
@@ -44,61 +36,6 @@ from oxtail_py.mailbox import Mailbox
 SID_A = "aaaaaaaa-0000-4000-8000-00000000bea1"
 SID_B = "bbbbbbbb-0000-4000-8000-00000000bea2"
 POLL_S = 0.0005
-
-
-@dataclass(frozen=True)
-class World:
-    root: Path
-    project: Path
-    home: Path
-    agentmail: Path
-    tmux_socket: Path
-
-    def server(self, session_id: str) -> StdioServerParameters:
-        return StdioServerParameters(
-            command=sys.executable,
-            args=["-m", "oxtail_py", "serve"],
-            cwd=self.project,
-            env={
-                "AGENTMAIL_HOME": str(self.agentmail),
-                "HOME": str(self.home),
-                "OXTAIL_TMUX_SOCKET": str(self.tmux_socket),
-                "CLAUDE_CODE_SESSION_ID": session_id,
-            },
-        )
-
-
-@contextlib.contextmanager
-def world() -> Iterator[World]:
-    """A temp project + AGENTMAIL_HOME + HOME, and a private tmux server (short socket path)."""
-    root = Path(tempfile.mkdtemp(prefix="oxb-", dir="/tmp"))
-    w = World(root, root / "proj", root / "home", root / "agentmail", root / "s")
-    (w.project / ".git").mkdir(parents=True)
-    w.home.mkdir()
-    tmux = ["tmux", "-S", str(w.tmux_socket)]
-    try:
-        subprocess.run(
-            [*tmux, "new-session", "-d", "-s", "notes", "-c", str(w.project), "sleep 600"],
-            check=True,
-            capture_output=True,
-        )
-        yield w
-    finally:
-        subprocess.run([*tmux, "kill-server"], capture_output=True, check=False)
-        shutil.rmtree(root, ignore_errors=True)
-
-
-@contextlib.asynccontextmanager
-async def connect(params: StdioServerParameters) -> AsyncIterator[Client]:
-    # Leaving the block closes the server's stdin and stops the process.
-    async with Client(params, mode="legacy") as client:
-        yield client
-
-
-def ok(result: CallToolResult) -> dict[str, Any]:
-    if result.is_error or result.structured_content is None:
-        raise RuntimeError(f"tool call failed: {result.content}")
-    return dict(result.structured_content)
 
 
 @dataclass

@@ -35,8 +35,9 @@ def _time_hook(hook: Path, payload: bytes, env: dict[str, str], before: object) 
     assert callable(before)
     before()
     start = time.perf_counter()
-    done = subprocess.run([str(hook), "pretooluse"], input=payload, env=env,
-                          capture_output=True, check=False)
+    done = subprocess.run(
+        [str(hook), "pretooluse"], input=payload, env=env, capture_output=True, check=False
+    )
     elapsed = (time.perf_counter() - start) * 1000
     assert done.returncode == 0, done.stderr
     return elapsed
@@ -62,24 +63,38 @@ def main() -> None:
             for n, proc in enumerate(sleepers):
                 ident = identity_of(proc.pid)
                 assert ident is not None
-                registry.write(SessionEntry(ident.pid, ident.start,
-                                            client=ClientInfo("claude", f"peer-{n:03d}")))
-            payload = json.dumps({
-                "session_id": SID, "transcript_path": "/x.jsonl", "cwd": tmp,
-                "hook_event_name": "PreToolUse", "tool_name": "Bash",
-                "tool_input": {"command": "ls -la " + "x" * 300}, "tool_use_id": "toolu_1",
-            }).encode()
+                registry.write(
+                    SessionEntry(
+                        ident.pid, ident.start, client=ClientInfo("claude", f"peer-{n:03d}")
+                    )
+                )
+            payload = json.dumps(
+                {
+                    "session_id": SID,
+                    "transcript_path": "/x.jsonl",
+                    "cwd": tmp,
+                    "hook_event_name": "PreToolUse",
+                    "tool_name": "Bash",
+                    "tool_input": {"command": "ls -la " + "x" * 300},
+                    "tool_use_id": "toolu_1",
+                }
+            ).encode()
             box = Mailbox.open(layout, SID)
 
             def fill(count: int) -> object:
                 def go() -> None:
                     for i in range(count):
-                        box.enqueue(Message.create(f"note {i}: " + "y" * 300,
-                                                   from_session_id="peer-001"))
+                        box.enqueue(
+                            Message.create(f"note {i}: " + "y" * 300, from_session_id="peer-001")
+                        )
+
                 return go
 
-            for label, count in (("empty inbox (100 sessions registered)", 0),
-                                 ("one message", 1), ("ten messages", 10)):
+            for label, count in (
+                ("empty inbox (100 sessions registered)", 0),
+                ("one message", 1),
+                ("ten messages", 10),
+            ):
                 samples = [_time_hook(hook, payload, env, fill(count)) for _ in range(runs)]
                 print(f"PreToolUse hook, {label:38} {_percentiles(samples)}")
             floor = [_time_hook(Path("/bin/true"), payload, env, fill(0)) for _ in range(runs)]

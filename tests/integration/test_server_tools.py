@@ -369,3 +369,16 @@ async def test_read_session_parses_real_claude_and_codex_transcripts_with_budget
             assert last["total_turns"] == read["total_turns"]
             small = ok(await a.call_tool("read_session", {"name": name, "max_bytes": 200}))
             assert small["truncated"] and sum(len(t["text"]) for t in small["turns"]) <= 400
+
+
+async def test_a_claude_server_warns_once_on_stderr_when_hooks_are_missing(
+    tmux_server: PrivateTmux, server_env: dict[str, str], project: Path
+) -> None:
+    claude_like = _agent(tmux_server, server_env, "cl", project, SID_A, as_client="claude")
+    plain = _agent(tmux_server, server_env, "pl", project, SID_B)
+    async with claude_like.client() as c, plain.client() as p:
+        ok(await c.call_tool("get_my_session", {}))
+        ok(await p.call_tool("get_my_session", {}))
+    warned = (claude_like.fifo_dir / "err").read_text()
+    assert warned.count("oxtail hooks are not installed: run `oxtail-py install-hook`") == 1
+    assert "hooks" not in (plain.fifo_dir / "err").read_text()

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import anyio
@@ -334,17 +338,22 @@ FIXTURES = Path(__file__).parents[1] / "fixtures" / "transcripts"
 
 
 async def test_read_session_parses_real_claude_and_codex_transcripts_with_budgets(
-    tmux_server: PrivateTmux, server_env: dict[str, str], project: Path,
+    tmux_server: PrivateTmux,
+    server_env: dict[str, str],
+    project: Path,
 ) -> None:
-    manifest = {e["client"] + "/" + e["file"].split("/")[1]: e
-                for e in json.loads((FIXTURES / "manifest.json").read_text())}
+    manifest = {
+        e["client"] + "/" + e["file"].split("/")[1]: e
+        for e in json.loads((FIXTURES / "manifest.json").read_text())
+    }
     claude_fx = manifest["claude/tui_two_turns.jsonl"]
     codex_fx = manifest["codex/tui_two_turns.jsonl"]
     home = Path(server_env["HOME"])
     claude_dir = home / ".claude/projects/-anything"
     claude_dir.mkdir(parents=True)
     (claude_dir / f"{claude_fx['session_id']}.jsonl").write_bytes(
-        (FIXTURES / claude_fx["file"]).read_bytes())
+        (FIXTURES / claude_fx["file"]).read_bytes()
+    )
     # Codex keeps rollouts in date folders; the thread id (UUIDv7) carries the date.
     stamp = codex_fx["original_name"].split("-")[1:4]
     codex_dir = home / ".codex/sessions" / stamp[0] / stamp[1] / stamp[2][:2]
@@ -352,8 +361,9 @@ async def test_read_session_parses_real_claude_and_codex_transcripts_with_budget
     (codex_dir / codex_fx["original_name"]).write_bytes((FIXTURES / codex_fx["file"]).read_bytes())
 
     alpha = _agent(tmux_server, server_env, "alpha", project, SID_A)
-    claude_peer = _agent(tmux_server, server_env, "cl", project, claude_fx["session_id"],
-                         as_client="claude")
+    claude_peer = _agent(
+        tmux_server, server_env, "cl", project, claude_fx["session_id"], as_client="claude"
+    )
     codex_peer = _agent(tmux_server, server_env, "cx", project, None, as_client="codex")
     async with alpha.client() as a, claude_peer.client() as _cl, codex_peer.client() as cx:
         ok(await cx.call_tool("get_my_session", {}, meta={"threadId": codex_fx["session_id"]}))
@@ -382,3 +392,61 @@ async def test_a_claude_server_warns_once_on_stderr_when_hooks_are_missing(
     warned = (claude_like.fifo_dir / "err").read_text()
     assert warned.count("oxtail hooks are not installed: run `oxtail-py install-hook`") == 1
     assert "hooks" not in (plain.fifo_dir / "err").read_text()
+
+
+async def test_a_parallel_hook_drain_never_takes_the_reply_an_ask_waits_for(
+    tmux_server: PrivateTmux, server_env: dict[str, str], project: Path
+) -> None:
+    """The reply lands while the asker is frozen (SIGSTOP); the PreToolUse hook's drain of
+    a parallel tool call runs then, takes the other mail, and leaves the reply."""
+    alpha = _agent(tmux_server, server_env, "alpha", project, SID_A)
+    beta = _agent(tmux_server, server_env, "beta", project, SID_B)
+    layout = Layout(Path(server_env["AGENTMAIL_HOME"]))
+    box = Mailbox.open(layout, SID_A)
+    async with alpha.client() as a, beta.client() as b:
+        alpha_pid = ok(await a.call_tool("get_my_session", {}))["server_pid"]
+        result: dict[str, object] = {}
+
+        async def ask() -> None:
+            result.update(
+                ok(
+                    await a.call_tool(
+                        "ask_peer", {"target": "beta", "body": "status?", "timeout_ms": 30000}
+                    )
+                )
+            )
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(ask)
+            await await_until(
+                lambda: any(p.name.startswith("await.") for p in box.paths.directory.iterdir())
+            )
+            request = None
+            while request is None:
+                request = next(
+                    iter(ok(await b.call_tool("read_my_messages", {}))["messages"]), None
+                )
+            os.kill(alpha_pid, signal.SIGSTOP)
+            try:
+                ok(await b.call_tool("send_message", {"target": SID_A, "body": "fyi: unrelated"}))
+                ok(
+                    await b.call_tool(
+                        "send_message",
+                        {"target": SID_A, "body": "all green", "reply_to": request["request_id"]},
+                    )
+                )
+                hook = subprocess.run(
+                    [sys.executable, "-m", "oxtail_py.hookdrain", "pretooluse", SID_A],
+                    env={**os.environ, **server_env},
+                    capture_output=True,
+                    text=True,
+                    timeout=30,
+                )
+                context = json.loads(hook.stdout)["hookSpecificOutput"]["additionalContext"]
+                assert "fyi: unrelated" in context and "all green" not in context
+                assert box.pending_count() == 1  # the reply, left for the frozen asker
+            finally:
+                os.kill(alpha_pid, signal.SIGCONT)
+        assert result["status"] == "answered"
+        assert result["reply"]["body"] == "all green"  # type: ignore[index]
+        assert box.pending_count() == 0

@@ -7,6 +7,7 @@ call it directly. Methods are thread-safe: sync MCP tools run in worker threads.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import sys
 import threading
@@ -37,6 +38,7 @@ from oxtail_py.scope import resolve_project_root
 from oxtail_py.wake import WakeReport, Watch, wake_peer
 
 READ_MODES: Final = ("auto", "transcript", "pane")
+log = logging.getLogger("oxtail_py")
 
 
 @dataclass
@@ -50,7 +52,6 @@ class SendReceipt:
 class PendingAsk:
     message: Message
     target: Row
-    boxes: list[Mailbox]
     _stack: ExitStack = field(default_factory=ExitStack, repr=False)
 
     @property
@@ -85,6 +86,7 @@ class Agent:
             capabilities=["ask_peer", "read_session", "wake"],
         )
         self._guard = threading.RLock()
+        self._open_asks: dict[str, PendingAsk] = {}
         # Called with a mailbox directory when this agent gets a new one (its session
         # box, once the session id is known), so the server can watch it.
         self.on_new_mailbox: Callable[[Path], None] = lambda _path: None
@@ -109,7 +111,11 @@ class Agent:
         self.registry.write(self.entry)
 
     def _prove_pane(self) -> None:
-        panes = tmux.list_panes()
+        try:
+            panes = tmux.list_panes()
+        except (tmux.TmuxError, OSError) as exc:  # a broken tmux must not stop the server
+            log.warning("tmux: %s; no pane recorded", exc)
+            panes = []
         pane_id = proven_pane(self.me.pid, {p.pane_pid: p.pane_id for p in panes})
         pane = next((p for p in panes if p.pane_id == pane_id), None)
         self.entry.tmux = TmuxInfo(pane.pane_id, pane.session) if pane else TmuxInfo()
@@ -213,7 +219,12 @@ class Agent:
         self.entry.client.transcript_path = str(found) if found else None
         self._save()
         box = self._mailbox(session_id)
+        for request_id, pending in self._open_asks.items():
+            pending._stack.enter_context(box.awaiting_reply(request_id))
         self._mailbox(pid_box_key(self.me)).move_all_to(box)
+        if previous is not None and previous != session_id:
+            # A claim replaced an auto-detected id: what waits there is ours too.
+            self._mailbox(previous).move_all_to(box)
         self.on_new_mailbox(box.paths.directory)
 
     def my_session(self) -> dict[str, Any]:
@@ -372,8 +383,13 @@ class Agent:
         messages = sorted((m for d in deliveries for m in d.messages), key=lambda m: m.enqueued_at)
 
         def finish(handed_over: bool) -> None:
+            # Each box on its own: a failure in one must not strand the others. A claim
+            # left behind is recovered once we exit (a duplicate at worst, never a loss).
             for d in deliveries:
-                d.commit() if handed_over else d.abort()
+                try:
+                    d.commit() if handed_over else d.abort()
+                except OxtailError as exc:
+                    log.warning("could not settle a mailbox claim: %s", exc)
 
         return messages, sum(d.quarantined for d in deliveries), finish
 
@@ -395,12 +411,20 @@ class Agent:
             expects_reply=True,
             origin=self._origin(),
         )
-        pending = PendingAsk(msg, row, self.my_mailboxes())
+        pending = PendingAsk(msg, row)
         with pending._stack:
-            for box in pending.boxes:
-                pending._stack.enter_context(box.awaiting_reply(msg.id))
-            self._mailbox(row.mailbox_key).enqueue(msg)
-            yield pending
+            with self._guard:
+                # Markers before the request goes out: a fast reply is already held.
+                # A box this agent gets later (its session box) is marked by _adopt.
+                for box in self.my_mailboxes():
+                    pending._stack.enter_context(box.awaiting_reply(msg.id))
+                self._open_asks[msg.id] = pending
+            try:
+                self._mailbox(row.mailbox_key).enqueue(msg)
+                yield pending
+            finally:
+                with self._guard:
+                    del self._open_asks[msg.id]
 
     def wake(
         self,
@@ -426,7 +450,8 @@ class Agent:
         )
 
     def take_reply(self, pending: PendingAsk) -> Delivery | None:
-        for box in pending.boxes:
+        # Our boxes now, not when the ask began: the session id may be learned meanwhile.
+        for box in self.my_mailboxes():
             found = box.drain_first(pending.is_reply)
             if found is not None:
                 return found

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from oxtail_py.atomic import atomic_write_bytes
-from oxtail_py.layout import ensure_private_dir
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,7 +45,9 @@ def apply(path: Path, old: str | None, new: str, *, dry_run: bool) -> FileChange
     if dry_run:
         return FileChange(path, True, diff, None)
     target = Path(os.path.realpath(path))
-    ensure_private_dir(target.parent)
+    # A user's own config dirs (~, ~/.claude, ~/.codex): create if missing, but never
+    # change their modes, unlike our state root.
+    target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     backup = None
     if old is not None:
         backup = target.with_name(f"{target.name}.oxtail-backup-{time.strftime('%Y%m%d-%H%M%S')}")

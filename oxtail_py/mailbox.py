@@ -189,7 +189,12 @@ class Mailbox:
             else:
                 os.rename(self.paths.inbox, claim)
             delivered = self._delivered_ids()
-        kept, quarantined = self._sort_out([_parse(raw) for raw in _read_lines(claim)], delivered)
+        try:
+            lines = [_parse(raw) for raw in _read_lines(claim)]
+            kept, quarantined = self._sort_out(lines, delivered)
+        except BaseException:
+            self._give_back(claim)
+            raise
         messages = [ln.message for ln in kept if ln.message is not None]
         delivery = Delivery(self, messages, quarantined, claim, [ln.raw for ln in kept])
         if not messages:
@@ -220,10 +225,20 @@ class Mailbox:
             if not self._inbox_has_data():
                 return 0
             os.rename(self.paths.inbox, claim)
-        raws = _read_lines(claim)
-        other.append_lines(raws)
+        try:
+            raws = _read_lines(claim)
+            other.append_lines(raws)
+        except BaseException:
+            self._give_back(claim)
+            raise
         Delivery(self, [], 0, claim).commit(record=False)
         return len(raws)
+
+    def _give_back(self, claim: Path) -> None:
+        """A step after taking `claim` failed while we live: nobody would ever recover a
+        live reader's claim, so put it back in front now."""
+        with self._lock():
+            self._restore_front(_read_lines(claim), claim)
 
     @contextmanager
     def awaiting_reply(self, request_id: str) -> Iterator[None]:

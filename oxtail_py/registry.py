@@ -19,7 +19,7 @@ from typing import Any, Final
 
 from oxtail_py.atomic import atomic_write_json, read_private
 from oxtail_py.errors import InvalidMessageError, OxtailError
-from oxtail_py.layout import Layout
+from oxtail_py.layout import SESSION_ID_RE, Layout
 from oxtail_py.messages import now_iso
 from oxtail_py.procs import ProcessIdentity
 
@@ -79,7 +79,7 @@ class SessionEntry:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SessionEntry:
         try:
-            return cls(
+            entry = cls(
                 server_pid=int(data["server_pid"]),
                 server_start=str(data["server_start"]),
                 started_at=str(data.get("started_at") or ""),
@@ -92,6 +92,31 @@ class SessionEntry:
             raise OxtailError(
                 f"malformed registry entry: {exc}", code="bad-registry-entry"
             ) from exc
+        entry._check_shapes()
+        return entry
+
+    def _check_shapes(self) -> None:
+        """Peers write these files: a field of the wrong type or shape rejects the entry
+        instead of failing every reader later (session ids become mailbox paths)."""
+        strings = {
+            "client.type": self.client.type,
+            "client.transcript_path": self.client.transcript_path,
+            "client.cwd": self.client.cwd,
+            "client.identity_source": self.client.identity_source,
+            "tmux.pane": self.tmux.pane,
+            "tmux.session": self.tmux.session,
+            "state.updated_at": self.state.updated_at,
+        }
+        bad = [name for name, value in strings.items() if not isinstance(value, str | None)]
+        sid = self.client.session_id
+        if sid is not None and (not isinstance(sid, str) or not SESSION_ID_RE.fullmatch(sid)):
+            bad.append("client.session_id")
+        if not isinstance(self.state.purpose, str):
+            bad.append("state.purpose")
+        if bad:
+            raise OxtailError(
+                f"malformed registry entry: bad {', '.join(bad)}", code="bad-registry-entry"
+            )
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,6 +8,7 @@ an isError result whose structuredContent is {"error": <stable code>,
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import os
@@ -17,7 +18,6 @@ from collections.abc import Callable
 from typing import Any, Final, TypeVar, cast
 
 import anyio
-import anyio.from_thread
 import anyio.lowlevel
 import anyio.to_thread
 from mcp.server.mcpserver import Context, MCPServer
@@ -25,7 +25,7 @@ from mcp.types import CallToolResult, TextContent
 from pydantic import BaseModel, Field
 
 from oxtail_py import __version__
-from oxtail_py.agent import Agent
+from oxtail_py.agent import Agent, PendingAsk
 from oxtail_py.discovery import Row
 from oxtail_py.errors import OxtailError
 from oxtail_py.hooks_install import hooks_problem
@@ -182,15 +182,17 @@ def _ask_timeout(requested: int | None) -> tuple[int, bool]:
 
 
 async def wait_for_reply(
-    agent: Agent, watcher: MailboxWatcher, pending: Any, timeout_s: float
+    agent: Agent, watcher: MailboxWatcher, pending: PendingAsk, timeout_s: float
 ) -> Delivery | None:
     """Wait on inbox events (not a timer) until the correlated reply can be taken."""
-    token = anyio.lowlevel.current_token()
+    loop = asyncio.get_running_loop()
     current = [anyio.Event()]
 
     def poke() -> None:
-        with contextlib.suppress(anyio.RunFinishedError):  # the loop is gone: nobody waits
-            anyio.from_thread.run_sync(current[0].set, token=token)
+        # Runs on watchdog's thread, which holds the observer's lock: never block here
+        # (waiting for the loop while the loop waits in watcher.watch() would deadlock).
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
+            loop.call_soon_threadsafe(current[0].set)
 
     unsubscribe = watcher.subscribe(poke)
     try:
@@ -199,7 +201,10 @@ async def wait_for_reply(
                 # A fresh event BEFORE looking: a write after the look sets it, a
                 # write before is seen by the look. No wakeup is lost.
                 current[0] = anyio.Event()
-                found = agent.take_reply(pending)
+                # Off the loop (it may wait for the mailbox lock). Not abandoned on
+                # cancel: a reply it takes still comes back to us, and the caller
+                # aborts it.
+                found = await anyio.to_thread.run_sync(agent.take_reply, pending)
                 if found is not None:
                     return found
                 await current[0].wait()
@@ -360,24 +365,27 @@ def build_server(agent: Agent, watcher: MailboxWatcher) -> MCPServer:
         return call(ctx, work)
 
     @mcp.tool()
-    def read_my_messages(ctx: Context) -> Inbox:
+    async def read_my_messages(ctx: Context) -> Inbox:
         """Take every message waiting for you, oldest first. Each is shown once."""
-
-        def work() -> Inbox:
-            messages, quarantined, finish = agent.read_messages()
-            try:
-                result = Inbox(
-                    messages=[MessageOut.of(m) for m in messages],
-                    count=len(messages),
-                    quarantined=quarantined,
-                )
-            except BaseException:
-                finish(False)
-                raise
-            finish(True)
-            return result
-
-        return call(ctx, work)
+        agent.observe_meta(ctx.request_context.meta)
+        try:
+            messages, quarantined, finish = await anyio.to_thread.run_sync(agent.read_messages)
+        except OxtailError as exc:
+            return cast(Inbox, _error(exc))
+        try:
+            result = Inbox(
+                messages=[MessageOut.of(m) for m in messages],
+                count=len(messages),
+                quarantined=quarantined,
+            )
+            # The last await: a cancel that arrives after it cannot stop the answer
+            # (the SDK writes it with no checkpoint between), so commit only now.
+            await anyio.lowlevel.checkpoint()
+        except BaseException:
+            finish(False)
+            raise
+        finish(True)
+        return result
 
     @mcp.tool()
     async def ask_peer(
@@ -395,7 +403,8 @@ def build_server(agent: Agent, watcher: MailboxWatcher) -> MCPServer:
             waking = _wake_mode(wake)
             with agent.ask(target, body) as pending:
                 watch = Watch()  # the end of the wait ends the wake's watching too
-                delivery = None
+                delivery: Delivery | None = None
+                failure: OxtailError | None = None
 
                 def wake_target() -> str:
                     rid = pending.request_id
@@ -404,17 +413,34 @@ def build_server(agent: Agent, watcher: MailboxWatcher) -> MCPServer:
                 async def wake_peer() -> None:
                     woke[0] = await _wake_in_thread(wake_target)
 
-                # The wake runs beside the wait (in a worker thread); its status is
-                # only needed at the end.
-                async with anyio.create_task_group() as tg:
-                    if waking:
-                        tg.start_soon(wake_peer)
-                    try:
-                        delivery = await wait_for_reply(agent, watcher, pending, timeout / 1000)
-                        if delivery is not None:
-                            await _hand_over(delivery)
-                    finally:
-                        watch.finish(answered=delivery is not None)
+                try:
+                    # The wake runs beside the wait (in a worker thread); its status is
+                    # only needed at the end.
+                    async with anyio.create_task_group() as tg:
+                        if waking:
+                            tg.start_soon(wake_peer)
+                        try:
+                            delivery = await wait_for_reply(
+                                agent, watcher, pending, timeout / 1000
+                            )
+                            await _test_hold(delivery)
+                        except OxtailError as exc:  # inside: a task group wraps errors
+                            failure = exc
+                        finally:
+                            watch.finish(answered=delivery is not None)
+                    # The last await: after it a cancel cannot stop the answer (the SDK
+                    # writes it with no checkpoint between), so the commit comes after.
+                    await anyio.lowlevel.checkpoint()
+                except BaseException:
+                    if delivery is not None:
+                        delivery.abort()  # cancelled: the reply goes back to the inbox
+                    raise
+                if failure is not None:
+                    if delivery is not None:
+                        delivery.abort()
+                    raise failure
+                if delivery is not None:
+                    delivery.commit()
                 reply = delivery.messages[0] if delivery else None
         except OxtailError as exc:
             return cast(AskOutcome, _error(exc))
@@ -448,17 +474,12 @@ async def _wake_in_thread(run: Callable[[], str]) -> str:
         return FIRED_UNCONFIRMED
 
 
-async def _hand_over(delivery: Delivery) -> None:
-    """Commit a taken reply unless the call is cancelled first; then it goes back."""
-    hold_ms = _env_ms("OXTAIL_TEST_HOLD_REPLY_MS", 0)  # fault seam: widens the window
-    try:
-        if hold_ms:
-            await anyio.sleep(hold_ms / 1000)
-        await anyio.lowlevel.checkpoint()
-    except BaseException:
-        delivery.abort()
-        raise
-    delivery.commit()
+async def _test_hold(delivery: Delivery | None) -> None:
+    """Fault seam for tests: keep a taken reply uncommitted a while, so that a test can
+    cancel the call in that window (OXTAIL_TEST_HOLD_REPLY_MS)."""
+    hold_ms = _env_ms("OXTAIL_TEST_HOLD_REPLY_MS", 0)
+    if delivery is not None and hold_ms:
+        await anyio.sleep(hold_ms / 1000)
 
 
 def serve() -> None:

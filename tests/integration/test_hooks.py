@@ -219,3 +219,15 @@ def test_session_start_drops_identity_for_the_server_under_the_same_client(
 def test_every_event_exits_0_for_an_unknown_event(hook: Path) -> None:
     proc = run_hook(hook, "bogus", _payload("Bogus"))
     assert (proc.returncode, proc.stdout) == (0, "")
+
+
+def test_stop_marks_idle_even_when_the_waiting_lines_deliver_nothing(
+    layout: Layout, hook: Path
+) -> None:
+    status = layout.root / "status" / SID
+    run_hook(hook, "userpromptsubmit", _payload("UserPromptSubmit"))
+    assert status.read_text() == "busy"
+    Mailbox.open(layout, SID).append_lines([b"garbage, not a message\n"])
+    proc = run_hook(hook, "stop", _payload("Stop", stop_hook_active=False))
+    assert (proc.returncode, proc.stdout) == (0, "")
+    assert status.read_text() == "idle"

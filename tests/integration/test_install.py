@@ -110,8 +110,10 @@ def test_setup_registers_both_clients_keeps_toml_comments_and_installs_skills(
     claude_json.write_text(json.dumps({"numStartups": 3, "mcpServers": {"x": {"command": "x"}}}))
     config = home / ".codex" / "config.toml"
     config.write_text(CODEX_TOML)
+    home.chmod(0o755)
     out = cli({**env, "PATH": "/usr/bin:/bin"}, "setup")
     assert out.returncode == 0, out.stderr
+    assert home.stat().st_mode & 0o777 == 0o755, "setup must not change the mode of ~"
     data = json.loads(claude_json.read_text())
     assert data["numStartups"] == 3 and data["mcpServers"]["x"] == {"command": "x"}
     entry = data["mcpServers"]["oxtail"]

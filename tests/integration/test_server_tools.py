@@ -450,3 +450,44 @@ async def test_a_parallel_hook_drain_never_takes_the_reply_an_ask_waits_for(
         assert result["status"] == "answered"
         assert result["reply"]["body"] == "all green"  # type: ignore[index]
         assert box.pending_count() == 0
+
+
+async def test_an_ask_survives_its_asker_learning_its_session_id_mid_wait(
+    tmux_server: PrivateTmux, server_env: dict[str, str], project: Path
+) -> None:
+    anon = _agent(tmux_server, server_env, "anon", project, None)
+    beta = _agent(tmux_server, server_env, "beta", project, SID_B)
+    new_sid = "ffffffff-0000-4000-8000-000000000006"
+    layout = Layout(Path(server_env["AGENTMAIL_HOME"]))
+    async with anon.client() as n, beta.client() as b:
+        result: dict[str, object] = {}
+
+        async def ask() -> None:
+            result.update(
+                ok(
+                    await n.call_tool(
+                        "ask_peer",
+                        {"target": "beta", "body": "q", "timeout_ms": 20000, "wake": "off"},
+                    )
+                )
+            )
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(ask)
+            request = None
+            while request is None:
+                inbox = ok(await b.call_tool("read_my_messages", {}))
+                request = next(iter(inbox["messages"]), None)
+            ok(await n.call_tool("claim_session", {"session_id": new_sid}))
+            # the new session box is held for the ask too: a hook drain must leave it
+            marker = f"await.{request['request_id']}."
+            box = Mailbox.open(layout, new_sid)
+            assert any(p.name.startswith(marker) for p in box.paths.directory.iterdir())
+            ok(
+                await b.call_tool(
+                    "send_message",
+                    {"target": new_sid, "body": "answer", "reply_to": request["request_id"]},
+                )
+            )
+        assert result["status"] == "answered"
+        assert result["reply"]["body"] == "answer"  # type: ignore[index]

@@ -247,3 +247,17 @@ def test_awaits_and_holds_answer_for_live_waiters_and_unread_ids(layout: Layout)
     assert not box.awaits("0123456789abcdef")
     box.drain().commit()
     assert not box.holds(msg.id)
+
+
+def test_a_failed_move_puts_the_claim_back_instead_of_stranding_it(
+    layout: Layout, tmp_path: Path
+) -> None:
+    pid_box = Mailbox.open(layout, "pid-1-2.00")
+    msg = _msg("must survive")
+    pid_box.enqueue(msg)
+    broken = Mailbox.open(layout, "sess-b")
+    broken.paths.inbox.symlink_to(tmp_path / "elsewhere")
+    with pytest.raises(UnsafePathError):
+        pid_box.move_all_to(broken)
+    assert pid_box.paths.claims() == []
+    assert [m.id for m in pid_box.drain().messages] == [msg.id]

@@ -109,3 +109,14 @@ def test_server_unregisters_on_sigterm_and_on_normal_exit(state_root: Path) -> N
             proc.send_signal(signal.SIGTERM)
         proc.wait()
         assert not layout.session_file(proc.pid).exists()
+
+
+def test_entries_with_malformed_fields_are_rejected_not_fatal(layout: Layout) -> None:
+    reg = Registry(layout)
+    me = self_identity()
+    for bad in ({"session_id": "../../x"}, {"session_id": 42}, {"cwd": ["not", "a", "str"]}):
+        entry = _entry(me, "ok-session").to_dict()
+        entry["client"].update(bad)
+        layout.session_file(me.pid).write_text(json.dumps(entry))
+        scan = reg.scan()
+        assert scan.entries == [] and "malformed registry entry" in scan.rejected[0].reason

@@ -108,17 +108,10 @@ class AnthropicRequest(ModelRequest):
 class AnthropicModel(ModelServer[AnthropicRequest]):
     """Answers Claude Code: POST /v1/messages?beta=true (streaming SSE or plain JSON)."""
 
-    def parse(
-        self, *, index: int, method: str, path: str, headers: dict[str, str], body: Any
-    ) -> AnthropicRequest:
-        return AnthropicRequest(
-            index=index,
-            method=method,
-            path=path,
-            headers=headers,
-            body=body,
-            kind=_kind(method, path, body),
-        )
+    request_type = AnthropicRequest
+
+    def classify(self, method: str, path: str, headers: dict[str, str], body: Any) -> str:
+        return _kind(method, path, body)
 
     def respond(self, request: AnthropicRequest, http: BaseHTTPRequestHandler) -> None:
         if request.kind == "count_tokens":

@@ -330,12 +330,14 @@ class ModelServer(ABC, Generic[R]):
         except ValueError:
             body = {"_unparsed": raw.decode("utf-8", "replace")}
         with self._cond:
-            request = self.parse(
+            headers = {k.lower(): v for k, v in http.headers.items()}
+            request = self.request_type(
                 index=len(self.requests),
                 method=http.command,
                 path=http.path,
-                headers={k.lower(): v for k, v in http.headers.items()},
+                headers=headers,
                 body=body,
+                kind=self.classify(http.command, http.path, headers, body),
             )
             self.requests.append(request)
         try:
@@ -362,9 +364,12 @@ class ModelServer(ABC, Generic[R]):
             raise ScriptError("empty reply")
         return blocks
 
+    # This wire format's ModelRequest subclass: each raw request is wrapped in it.
+    request_type: type[R]
+
     @abstractmethod
-    def parse(self, *, index: int, method: str, path: str, headers: dict[str, str], body: Any) -> R:
-        """Wrap a raw request in this wire format's ModelRequest, with its kind decided."""
+    def classify(self, method: str, path: str, headers: dict[str, str], body: Any) -> str:
+        """The request's kind: "turn" (the script answers it) or a side request's name."""
 
     @abstractmethod
     def respond(self, request: R, http: BaseHTTPRequestHandler) -> None:

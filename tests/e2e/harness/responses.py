@@ -130,17 +130,10 @@ def _kind(method: str, path: str, headers: dict[str, str]) -> str:
 class ResponsesModel(ModelServer[ResponsesRequest]):
     """Answers Codex: POST /v1/responses, always streamed as SSE."""
 
-    def parse(
-        self, *, index: int, method: str, path: str, headers: dict[str, str], body: Any
-    ) -> ResponsesRequest:
-        return ResponsesRequest(
-            index=index,
-            method=method,
-            path=path,
-            headers=headers,
-            body=body,
-            kind=_kind(method, path, headers),
-        )
+    request_type = ResponsesRequest
+
+    def classify(self, method: str, path: str, headers: dict[str, str], body: Any) -> str:
+        return _kind(method, path, headers)
 
     def respond(self, request: ResponsesRequest, http: BaseHTTPRequestHandler) -> None:
         if request.kind == "probe":

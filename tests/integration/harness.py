@@ -183,3 +183,19 @@ def ok(result: CallToolResult) -> dict[str, Any]:
 def error_code(result: CallToolResult) -> str:
     assert result.is_error, f"expected an error, got {result.structured_content}"
     return str(result_data(result)["error"])
+
+
+async def first_message(client: Client) -> dict[str, Any]:
+    """Take messages with read_my_messages until one has arrived; return the first."""
+    while True:
+        inbox = ok(await client.call_tool("read_my_messages", {}))
+        if inbox["messages"]:
+            return dict(inbox["messages"][0])
+        await anyio.sleep(0.005)
+
+
+async def call_into(
+    result: dict[str, Any], client: Client, tool: str, args: dict[str, Any]
+) -> None:
+    """Call `tool` and put its structured result into `result` (for a background task)."""
+    result.update(ok(await client.call_tool(tool, args)))

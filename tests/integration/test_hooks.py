@@ -36,17 +36,33 @@ def hook(layout: Layout, home: Path) -> Path:
 
 
 def _payload(event: str, **extra: Any) -> str:
-    return json.dumps({
-        "session_id": SID, "transcript_path": "/tmp/t.jsonl", "cwd": "/tmp",
-        "hook_event_name": event, "permission_mode": "default", **extra,
-    })
+    return json.dumps(
+        {
+            "session_id": SID,
+            "transcript_path": "/tmp/t.jsonl",
+            "cwd": "/tmp",
+            "hook_event_name": event,
+            "permission_mode": "default",
+            **extra,
+        }
+    )
 
 
-def run_hook(hook: Path, event: str, stdin: str, *, env: dict[str, str] | None = None,
-             script: Path | None = None) -> subprocess.CompletedProcess[str]:
+def run_hook(
+    hook: Path,
+    event: str,
+    stdin: str,
+    *,
+    env: dict[str, str] | None = None,
+    script: Path | None = None,
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(script or hook), event], input=stdin, capture_output=True, text=True,
-        env={**os.environ, **(env or {})}, timeout=30,
+        [str(script or hook), event],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=30,
     )
 
 
@@ -67,7 +83,7 @@ def _spy_python(tmp_path: Path, hook: Path) -> tuple[Path, Path]:
     """A copy of the hook whose interpreter is a spy recording each start."""
     record = tmp_path / "python-started"
     spy = tmp_path / "spy-python"
-    spy.write_text(f"#!/bin/sh\necho started >> {record}\nexec {sys.executable} \"$@\"\n")
+    spy.write_text(f'#!/bin/sh\necho started >> {record}\nexec {sys.executable} "$@"\n')
     spy.chmod(0o755)
     text = hook.read_text().replace(f"py={sys.executable}", f"py={spy}")
     assert text != hook.read_text()
@@ -84,8 +100,13 @@ def test_empty_inbox_path_starts_no_python_and_needs_only_cat(
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     (bin_dir / "cat").symlink_to(shutil.which("cat") or "/bin/cat")
-    proc = run_hook(hook, "pretooluse", _payload("PreToolUse", tool_name="Bash"),
-                    env={"PATH": str(bin_dir)}, script=script)
+    proc = run_hook(
+        hook,
+        "pretooluse",
+        _payload("PreToolUse", tool_name="Bash"),
+        env={"PATH": str(bin_dir)},
+        script=script,
+    )
     assert (proc.returncode, proc.stdout, proc.stderr) == (0, "", "")
     assert not record.exists(), "python was started on the empty-inbox path"
     assert (layout.root / "status" / SID).read_text() == "busy"
@@ -123,18 +144,29 @@ def test_a_burst_over_the_budget_delivers_what_fits_and_keeps_the_rest_in_order(
 
 def test_a_subagents_tool_call_is_skipped_entirely(layout: Layout, hook: Path) -> None:
     _send(layout, "for the main agent")
-    proc = run_hook(hook, "pretooluse", _payload("PreToolUse", agent_id="agent-7",
-                                                 agent_type="general-purpose"))
+    proc = run_hook(
+        hook, "pretooluse", _payload("PreToolUse", agent_id="agent-7", agent_type="general-purpose")
+    )
     assert (proc.returncode, proc.stdout) == (0, "")
     assert Mailbox.open(layout, SID).pending_count() == 1
     assert not (layout.root / "status" / SID).exists()
     # an empty agent_id is the main agent
     assert "for the main agent" in _context(
-        run_hook(hook, "pretooluse", _payload("PreToolUse", agent_id="")))
+        run_hook(hook, "pretooluse", _payload("PreToolUse", agent_id=""))
+    )
 
 
-@pytest.mark.parametrize("stdin", ["", "not json", "{}", '{"session_id": "../../etc"}',
-                                   '{"session_id": ""}', '{"session_id": "' + "a" * 200 + '"}'])
+@pytest.mark.parametrize(
+    "stdin",
+    [
+        "",
+        "not json",
+        "{}",
+        '{"session_id": "../../etc"}',
+        '{"session_id": ""}',
+        '{"session_id": "' + "a" * 200 + '"}',
+    ],
+)
 def test_malformed_stdin_exits_0_silently(layout: Layout, hook: Path, stdin: str) -> None:
     _send(layout, "stays")
     proc = run_hook(hook, "pretooluse", stdin)
@@ -146,8 +178,16 @@ def test_a_locked_mailbox_fails_open_and_the_mail_waits(layout: Layout, hook: Pa
     _send(layout, "waits for the next call")
     box = Mailbox.open(layout, SID)
     holder = subprocess.Popen(
-        [sys.executable, str(Path(__file__).parents[1] / "mailbox_worker.py"), "hold-lock",
-         str(box.paths.lock), "30"], stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            str(Path(__file__).parents[1] / "mailbox_worker.py"),
+            "hold-lock",
+            str(box.paths.lock),
+            "30",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "LOCKED"
         proc = run_hook(hook, "pretooluse", _payload("PreToolUse"))
@@ -156,8 +196,9 @@ def test_a_locked_mailbox_fails_open_and_the_mail_waits(layout: Layout, hook: Pa
     finally:
         holder.kill()
         holder.wait()
-    assert "waits for the next call" in _context(run_hook(hook, "pretooluse",
-                                                          _payload("PreToolUse")))
+    assert "waits for the next call" in _context(
+        run_hook(hook, "pretooluse", _payload("PreToolUse"))
+    )
 
 
 def test_a_missing_helper_fails_open(layout: Layout, hook: Path, tmp_path: Path) -> None:
@@ -206,8 +247,9 @@ def test_session_start_drops_identity_for_the_server_under_the_same_client(
     payload = tmp_path / "payload.json"
     payload.write_text(_payload("SessionStart", source="startup"))
     claude = tmp_path / "claude"
-    claude.write_text(f"#!/bin/sh\n{hook} sessionstart < {payload}\n"
-                      f"{sys.executable} -c '{probe}'\n")
+    claude.write_text(
+        f"#!/bin/sh\n{hook} sessionstart < {payload}\n{sys.executable} -c '{probe}'\n"
+    )
     claude.chmod(0o755)
     proc = subprocess.run(["sh", str(claude)], capture_output=True, text=True, timeout=30)
     assert proc.stdout.strip() == SID, proc.stderr

@@ -35,14 +35,22 @@ def env(tmp_path: Path) -> dict[str, str]:
     home = tmp_path / "home"
     (home / ".claude").mkdir(parents=True)
     (home / ".codex").mkdir()
-    clean = {k: v for k, v in os.environ.items()
-             if k not in ("CLAUDE_CONFIG_DIR", "CODEX_HOME", "AGENTMAIL_HOME")}
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("CLAUDE_CONFIG_DIR", "CODEX_HOME", "AGENTMAIL_HOME")
+    }
     return {**clean, "HOME": str(home), "AGENTMAIL_HOME": str(tmp_path / "am")}
 
 
 def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "oxtail_py", *args], env=env,
-                          capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "oxtail_py", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
 
 
 def _settings(env: dict[str, str]) -> Path:

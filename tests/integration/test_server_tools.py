@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -19,7 +20,9 @@ from tests.integration.harness import (
     PrivateTmux,
     ServerProc,
     await_until,
+    call_into,
     error_code,
+    first_message,
     launch_in_pane,
     ok,
 )
@@ -137,24 +140,18 @@ async def test_ask_peer_returns_the_correlated_reply_and_leaves_other_mail(
     world: dict[str, ServerProc],
 ) -> None:
     async with world["alpha"].client() as a, world["beta"].client() as b:
-        result: dict[str, object] = {}
-
-        async def ask() -> None:
-            result.update(
-                ok(
-                    await a.call_tool(
-                        "ask_peer", {"target": "beta", "body": "which port?", "timeout_ms": 20000}
-                    )
-                )
-            )
+        result: dict[str, Any] = {}
 
         async with anyio.create_task_group() as tg:
-            tg.start_soon(ask)
-            request = None
+            tg.start_soon(
+                call_into,
+                result,
+                a,
+                "ask_peer",
+                {"target": "beta", "body": "which port?", "timeout_ms": 20000},
+            )
             with anyio.fail_after(10):
-                while request is None:
-                    inbox = ok(await b.call_tool("read_my_messages", {}))
-                    request = next(iter(inbox["messages"]), None)
+                request = await first_message(b)
             assert request["request_id"] == request["message_id"]
             # Noise first: a plain message and a reply to something else must not end the ask.
             ok(await b.call_tool("send_message", {"target": SID_A, "body": "unrelated"}))
@@ -171,7 +168,7 @@ async def test_ask_peer_returns_the_correlated_reply_and_leaves_other_mail(
                 )
             )
         assert result["status"] == "answered"
-        assert result["reply"]["body"] == "port 8080"  # type: ignore[index]
+        assert result["reply"]["body"] == "port 8080"
         assert result["request_id"] == request["request_id"]
         left = ok(await a.call_tool("read_my_messages", {}))
         assert [m["body"] for m in left["messages"]] == ["unrelated", "wrong one"]
@@ -209,10 +206,7 @@ async def test_ask_peer_cancelled_after_the_reply_was_taken_puts_it_back(
                     )
 
                 tg.start_soon(ask)
-                request = None
-                while request is None:
-                    inbox = ok(await b.call_tool("read_my_messages", {}))
-                    request = next(iter(inbox["messages"]), None)
+                request = await first_message(b)
                 ok(
                     await b.call_tool(
                         "send_message",
@@ -405,27 +399,20 @@ async def test_a_parallel_hook_drain_never_takes_the_reply_an_ask_waits_for(
     box = Mailbox.open(layout, SID_A)
     async with alpha.client() as a, beta.client() as b:
         alpha_pid = ok(await a.call_tool("get_my_session", {}))["server_pid"]
-        result: dict[str, object] = {}
-
-        async def ask() -> None:
-            result.update(
-                ok(
-                    await a.call_tool(
-                        "ask_peer", {"target": "beta", "body": "status?", "timeout_ms": 30000}
-                    )
-                )
-            )
+        result: dict[str, Any] = {}
 
         async with anyio.create_task_group() as tg:
-            tg.start_soon(ask)
+            tg.start_soon(
+                call_into,
+                result,
+                a,
+                "ask_peer",
+                {"target": "beta", "body": "status?", "timeout_ms": 30000},
+            )
             await await_until(
                 lambda: any(p.name.startswith("await.") for p in box.paths.directory.iterdir())
             )
-            request = None
-            while request is None:
-                request = next(
-                    iter(ok(await b.call_tool("read_my_messages", {}))["messages"]), None
-                )
+            request = await first_message(b)
             os.kill(alpha_pid, signal.SIGSTOP)
             try:
                 ok(await b.call_tool("send_message", {"target": SID_A, "body": "fyi: unrelated"}))
@@ -448,7 +435,7 @@ async def test_a_parallel_hook_drain_never_takes_the_reply_an_ask_waits_for(
             finally:
                 os.kill(alpha_pid, signal.SIGCONT)
         assert result["status"] == "answered"
-        assert result["reply"]["body"] == "all green"  # type: ignore[index]
+        assert result["reply"]["body"] == "all green"
         assert box.pending_count() == 0
 
 
@@ -460,24 +447,17 @@ async def test_an_ask_survives_its_asker_learning_its_session_id_mid_wait(
     new_sid = "ffffffff-0000-4000-8000-000000000006"
     layout = Layout(Path(server_env["AGENTMAIL_HOME"]))
     async with anon.client() as n, beta.client() as b:
-        result: dict[str, object] = {}
-
-        async def ask() -> None:
-            result.update(
-                ok(
-                    await n.call_tool(
-                        "ask_peer",
-                        {"target": "beta", "body": "q", "timeout_ms": 20000, "wake": "off"},
-                    )
-                )
-            )
+        result: dict[str, Any] = {}
 
         async with anyio.create_task_group() as tg:
-            tg.start_soon(ask)
-            request = None
-            while request is None:
-                inbox = ok(await b.call_tool("read_my_messages", {}))
-                request = next(iter(inbox["messages"]), None)
+            tg.start_soon(
+                call_into,
+                result,
+                n,
+                "ask_peer",
+                {"target": "beta", "body": "q", "timeout_ms": 20000, "wake": "off"},
+            )
+            request = await first_message(b)
             ok(await n.call_tool("claim_session", {"session_id": new_sid}))
             # the new session box is held for the ask too: a hook drain must leave it
             marker = f"await.{request['request_id']}."
@@ -490,4 +470,4 @@ async def test_an_ask_survives_its_asker_learning_its_session_id_mid_wait(
                 )
             )
         assert result["status"] == "answered"
-        assert result["reply"]["body"] == "answer"  # type: ignore[index]
+        assert result["reply"]["body"] == "answer"

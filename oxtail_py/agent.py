@@ -6,7 +6,6 @@ call it directly. Methods are thread-safe: sync MCP tools run in worker threads.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sys
@@ -18,9 +17,9 @@ from pathlib import Path
 from typing import Any, Final
 
 from oxtail_py import tmux, transcripts
-from oxtail_py.atomic import read_private
 from oxtail_py.discovery import Listing, Row, TargetError, list_project, resolve
 from oxtail_py.errors import OxtailError
+from oxtail_py.fsio import ensure_private_dir, load_json
 from oxtail_py.identity import (
     CLAUDE,
     CODEX,
@@ -67,12 +66,12 @@ class PendingAsk:
 class Agent:
     def __init__(
         self,
-        layout: Layout | None = None,
+        layout: Layout,
         *,
         cwd: str | None = None,
         environ: Mapping[str, str] | None = None,
     ) -> None:
-        self.layout = layout or Layout()
+        self.layout = layout
         self.registry = Registry(self.layout)
         self.me = self_identity()
         self.cwd = os.path.realpath(cwd or os.getcwd())
@@ -94,7 +93,7 @@ class Agent:
     # -- lifecycle ------------------------------------------------------------
 
     def start(self) -> None:
-        self.layout.ensure_root()
+        ensure_private_dir(self.layout.root)
         self._mailbox(pid_box_key(self.me))
         with self._guard:
             self.refresh_identity()
@@ -165,7 +164,7 @@ class Agent:
 
     def _claim_drop(self) -> str | None:
         try:
-            data = json.loads(read_private(self.layout.claim_drop_file(self.me)))
+            data = load_json(self.layout.claim_drop_file(self.me))
         except (OSError, ValueError):
             return None
         sid = data.get("session_id") if isinstance(data, dict) else None

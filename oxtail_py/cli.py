@@ -58,8 +58,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         serve()
         return 0
     from oxtail_py.layout import Layout
+    from oxtail_py.settings import Settings
 
-    layout = Layout()
+    layout = Layout(Settings.from_env().root)
     try:
         if args.command == "install-hook":
             from oxtail_py.hooks_install import install

@@ -23,7 +23,7 @@ from oxtail_py.config_edit import FileChange, apply, read_text
 from oxtail_py.errors import OxtailError
 from oxtail_py.hooks_install import install as install_hooks
 from oxtail_py.hooks_install import packaged
-from oxtail_py.layout import Layout, default_root
+from oxtail_py.layout import Layout
 
 SERVER_NAME: Final = "oxtail"
 
@@ -36,13 +36,12 @@ def server_command() -> tuple[str, list[str]]:
     return sys.executable, ["-m", "oxtail_py", "serve"]
 
 
-def _server_env() -> dict[str, str]:
+def _server_env(root: Path) -> dict[str, str]:
     """AGENTMAIL_HOME only when it is not the default: the clients must agree with us."""
-    root = str(default_root())
-    return {"AGENTMAIL_HOME": root} if root != str(Path.home() / ".agentmail") else {}
+    return {"AGENTMAIL_HOME": str(root)} if root != Path.home() / ".agentmail" else {}
 
 
-def register_claude(*, dry_run: bool) -> FileChange:
+def register_claude(root: Path, *, dry_run: bool) -> FileChange:
     """User-scope MCP server: `mcpServers.oxtail` in ~/.claude.json (all keys kept)."""
     path = claude_json()
     old = read_text(path)
@@ -55,7 +54,7 @@ def register_claude(*, dry_run: bool) -> FileChange:
         raise ConfigError(f"{path}: expected a JSON object; unchanged")
     command, args = server_command()
     entry: dict[str, Any] = {"type": "stdio", "command": command, "args": args}
-    if env := _server_env():
+    if env := _server_env(root):
         entry["env"] = env
     servers = data.get("mcpServers")
     data["mcpServers"] = {**(servers if isinstance(servers, dict) else {}), SERVER_NAME: entry}
@@ -63,7 +62,7 @@ def register_claude(*, dry_run: bool) -> FileChange:
                  dry_run=dry_run)
 
 
-def register_codex(*, dry_run: bool) -> FileChange:
+def register_codex(root: Path, *, dry_run: bool) -> FileChange:
     """`[mcp_servers.oxtail]` in config.toml, edited with tomlkit (comments survive)."""
     path = codex_home() / "config.toml"
     old = read_text(path)
@@ -77,7 +76,7 @@ def register_codex(*, dry_run: bool) -> FileChange:
     table["args"] = args
     # Codex starts the model before a slow server is up unless told to wait for it.
     table["required"] = True
-    if env := _server_env():
+    if env := _server_env(root):
         table["env"] = env
     servers = doc.get("mcp_servers")
     if servers is None:
@@ -129,8 +128,8 @@ def prerequisites() -> list[Prerequisite]:
 
 def setup(layout: Layout, *, dry_run: bool) -> list[FileChange]:
     return [
-        register_claude(dry_run=dry_run),
-        register_codex(dry_run=dry_run),
+        register_claude(layout.root, dry_run=dry_run),
+        register_codex(layout.root, dry_run=dry_run),
         *install_hooks(layout, dry_run=dry_run),
         *install_integrations(dry_run=dry_run),
     ]

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from oxtail_py.atomic import atomic_write_bytes
+from oxtail_py.fsio import atomic_write_bytes
 
 
 @dataclass(frozen=True, slots=True)

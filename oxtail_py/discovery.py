@@ -79,8 +79,8 @@ def _agent_row(
         entry=entry,
     )
     row.name = row.tmux_session or row.client_session_id or f"pid-{entry.server_pid}"
-    box = layout.existing_mailbox(row.mailbox_key) if count_unread else None
-    row.unread = Mailbox(box).pending_count() if box else 0
+    box = Mailbox.existing(layout, row.mailbox_key) if count_unread else None
+    row.unread = box.pending_count() if box else 0
     return row
 
 

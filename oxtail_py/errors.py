@@ -42,3 +42,15 @@ class InvalidSessionIdError(OxtailError):
 
 class LockTimeoutError(OxtailError):
     code = "mailbox-locked"
+
+
+class DiskFullError(OxtailError):
+    """A write could not complete (ENOSPC, EDQUOT): nothing half-written was kept."""
+
+    code = "disk-full"
+
+
+class FileTooLargeError(OxtailError):
+    """A file of ours is larger than its cap: corrupt or hostile, never parsed."""
+
+    code = "file-too-large"

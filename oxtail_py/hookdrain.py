@@ -16,10 +16,11 @@ import os
 import sys
 from typing import Any, Final
 
-from oxtail_py.atomic import atomic_write_json
+from oxtail_py.fsio import atomic_write_json, ensure_tree
 from oxtail_py.layout import SESSION_ID_RE, Layout
 from oxtail_py.mailbox import Mailbox
 from oxtail_py.messages import Message
+from oxtail_py.settings import Settings
 
 # What one hook output may add to the agent's context. One message (≤ 8 KB body)
 # always fits whole; what does not fit stays in the inbox for the next tool call.
@@ -72,7 +73,7 @@ def deliver(layout: Layout, session_id: str, event: str) -> dict[str, Any] | Non
     """Drain the session's inbox into the hook output for `event`; None if no mail."""
     # A short lock wait: the hook's own timeout is a few seconds, and mail that
     # cannot be taken now simply waits for the next path.
-    box = Mailbox(layout.mailbox(session_id), lock_timeout=HOOK_LOCK_TIMEOUT_S)
+    box = Mailbox.open(layout, session_id, lock_timeout=HOOK_LOCK_TIMEOUT_S)
     delivery = box.drain()
     if not delivery.messages:
         return None
@@ -103,6 +104,7 @@ def session_start(layout: Layout, payload: dict[str, Any]) -> None:
     client = detect_client(os.getpid())
     if client is None or client.start is None:
         return
+    ensure_tree(layout.root, layout.drops_dir)
     atomic_write_json(
         layout.drop_file(client.pid),
         {
@@ -118,7 +120,7 @@ def session_start(layout: Layout, payload: dict[str, Any]) -> None:
 
 def main(argv: list[str]) -> int:
     try:
-        layout = Layout()
+        layout = Layout(Settings.from_env().root)
         event = argv[0]
         if event == "sessionstart":
             data = json.loads(sys.stdin.read() or "{}")

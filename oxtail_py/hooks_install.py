@@ -17,11 +17,11 @@ from pathlib import Path
 from typing import Any, Final
 
 from oxtail_py import __version__
-from oxtail_py.atomic import atomic_write_bytes
 from oxtail_py.client_paths import claude_config_dir
 from oxtail_py.config_edit import FileChange, apply, read_text
 from oxtail_py.errors import OxtailError
-from oxtail_py.layout import Layout, ensure_private_dir
+from oxtail_py.fsio import atomic_write_bytes, ensure_tree
+from oxtail_py.layout import Layout
 
 HOOK_NAME: Final = "oxtail-hook"
 VERSION_MARK: Final = "# oxtail-hooks-version: "
@@ -150,7 +150,7 @@ def install(layout: Layout, *, dry_run: bool = False) -> list[FileChange]:
     if old_script != new_script:
         if not dry_run:
             for sub in ("hooks", "status", "mailboxes"):
-                ensure_private_dir(layout.root / sub)
+                ensure_tree(layout.root, layout.root / sub)
             atomic_write_bytes(script, new_script.encode("utf-8"))
             os.chmod(script, 0o700)
         changes.append(FileChange(script, True, "(hook script written)", None))

@@ -10,7 +10,6 @@ Order of trust (first that answers wins; an explicit claim always wins and stick
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -19,8 +18,8 @@ from typing import Final
 
 import psutil
 
-from oxtail_py.atomic import atomic_write_json, read_private
 from oxtail_py.errors import OxtailError
+from oxtail_py.fsio import atomic_write_json, ensure_tree, load_json
 from oxtail_py.layout import SESSION_ID_RE, Layout, validate_session_id
 from oxtail_py.procs import ProcessIdentity, ancestors, identity_of
 
@@ -80,7 +79,7 @@ def find_drop(layout: Layout, server_pid: int) -> Drop | None:
     for parent in ancestors(server_pid):
         path = layout.root / "drops" / f"{parent.pid}.json"
         try:
-            data = json.loads(read_private(path))
+            data = load_json(path)
         except (OSError, ValueError):
             continue
         if not isinstance(data, dict):
@@ -114,5 +113,6 @@ def write_claim(layout: Layout, server_pid: int, session_id: str) -> Path:
             code="no-such-server",
         )
     path = layout.claim_drop_file(server)
+    ensure_tree(layout.root, layout.drops_dir)
     atomic_write_json(path, {"session_id": session_id})
     return path

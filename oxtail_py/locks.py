@@ -33,7 +33,7 @@ from types import TracebackType
 from typing import Final
 
 from oxtail_py.errors import LockTimeoutError
-from oxtail_py.layout import DIR_MODE, FILE_MODE
+from oxtail_py.fsio import DIR_MODE, FILE_MODE
 from oxtail_py.procs import ProcessIdentity, self_identity
 
 DEFAULT_TIMEOUT_S: Final = 10.0

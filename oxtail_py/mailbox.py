@@ -33,9 +33,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-from oxtail_py.atomic import atomic_write_bytes, read_private
 from oxtail_py.errors import InvalidMessageError, OxtailError
-from oxtail_py.layout import Layout, MailboxPaths, open_private, refuse_symlink
+from oxtail_py.fsio import (
+    MAX_MAILBOX_FILE_BYTES,
+    atomic_write_bytes,
+    create_marker,
+    ensure_tree,
+    is_private_dir,
+    open_private,
+    read_private,
+    refuse_symlink,
+)
+from oxtail_py.layout import Layout, MailboxPaths
 from oxtail_py.locks import DEFAULT_TIMEOUT_S, DirLock, sweep_stale_lock_debris
 from oxtail_py.messages import Message, now_iso
 from oxtail_py.procs import self_identity
@@ -69,9 +78,13 @@ def _parse(raw: bytes) -> _Line:
         return _Line(raw, None, str(exc))
 
 
+def _read(path: Path) -> bytes:
+    return read_private(path, max_bytes=MAX_MAILBOX_FILE_BYTES)
+
+
 def _read_lines(path: Path) -> list[bytes]:
     try:
-        return _split_lines(read_private(path))
+        return _split_lines(_read(path))
     except FileNotFoundError:
         return []
 
@@ -124,8 +137,17 @@ class Mailbox:
         self.lock_timeout = lock_timeout
 
     @classmethod
-    def open(cls, layout: Layout, key: str) -> Mailbox:
-        return cls(layout.mailbox(key))
+    def open(cls, layout: Layout, key: str, lock_timeout: float = DEFAULT_TIMEOUT_S) -> Mailbox:
+        """The mailbox for `key`, its directory created (0700) if needed."""
+        paths = layout.mailbox(key)
+        ensure_tree(layout.root, paths.directory)
+        return cls(paths, lock_timeout)
+
+    @classmethod
+    def existing(cls, layout: Layout, key: str) -> Mailbox | None:
+        """The mailbox for `key` if it was ever created, without creating it."""
+        paths = layout.mailbox(key)
+        return cls(paths) if is_private_dir(paths.directory) else None
 
     def _lock(self) -> DirLock:
         return DirLock(self.paths.lock, self.lock_timeout)
@@ -154,9 +176,17 @@ class Mailbox:
     def pending_count(self) -> int:
         """Lines waiting in the inbox (no lock: a hint for listings, not a promise)."""
         try:
-            return sum(1 for ln in read_private(self.paths.inbox).splitlines() if ln.strip())
+            return sum(1 for ln in _read(self.paths.inbox).splitlines() if ln.strip())
         except FileNotFoundError:
             return 0
+
+    def claims(self) -> list[Path]:
+        """Claims taken and not yet committed (by anyone, live or dead)."""
+        try:
+            names = sorted(os.listdir(self.paths.directory))
+        except FileNotFoundError:
+            return []
+        return [self.paths.directory / n for n in names if MailboxPaths.is_claim_name(n)]
 
     def awaits(self, request_id: str) -> bool:
         """A live ask_peer waits in this mailbox for the reply to `request_id` (no lock)."""
@@ -173,7 +203,7 @@ class Mailbox:
     def holds(self, message_id: str) -> bool:
         """`message_id` still waits in the inbox, unread (no lock: a hint)."""
         try:
-            return f'"id":"{message_id}"'.encode() in read_private(self.paths.inbox)
+            return f'"id":"{message_id}"'.encode() in _read(self.paths.inbox)
         except (OSError, OxtailError):
             return False
 
@@ -244,7 +274,7 @@ class Mailbox:
     def awaiting_reply(self, request_id: str) -> Iterator[None]:
         """Mark that this process waits for a reply to `request_id` (see module doc)."""
         marker = self.paths.awaiting(request_id, self_identity())
-        os.close(open_private(marker, os.O_CREAT | os.O_WRONLY))
+        create_marker(marker)
         try:
             yield
         finally:
@@ -358,7 +388,7 @@ class Mailbox:
 
     def _delivered_ids(self) -> set[str]:
         try:
-            return set(read_private(self.paths.delivered).decode("ascii", "replace").split())
+            return set(_read(self.paths.delivered).decode("ascii", "replace").split())
         except FileNotFoundError:
             return set()
 
@@ -374,6 +404,6 @@ class Mailbox:
             finally:
                 os.close(fd)
             if size > _DELIVERED_MAX * 17:
-                kept = read_private(self.paths.delivered).split()[-_DELIVERED_KEEP:]
+                kept = _read(self.paths.delivered).split()[-_DELIVERED_KEEP:]
                 trimmed = b"".join(i + b"\n" for i in kept)
                 atomic_write_bytes(self.paths.delivered, trimmed, durable=False)

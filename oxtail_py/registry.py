@@ -8,7 +8,6 @@ recorded start time, so a recycled pid never resurrects a peer.
 from __future__ import annotations
 
 import atexit
-import json
 import os
 import signal
 import sys
@@ -17,8 +16,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any, Final
 
-from oxtail_py.atomic import atomic_write_json, read_private
 from oxtail_py.errors import InvalidMessageError, OxtailError
+from oxtail_py.fsio import atomic_write_json, ensure_tree, is_private_dir, load_json
 from oxtail_py.layout import SESSION_ID_RE, Layout
 from oxtail_py.messages import now_iso
 from oxtail_py.procs import ProcessIdentity
@@ -136,6 +135,7 @@ class Registry:
         self.layout = layout
 
     def write(self, entry: SessionEntry) -> None:
+        ensure_tree(self.layout.root, self.layout.sessions_dir)
         atomic_write_json(self.layout.session_file(entry.server_pid), entry.to_dict())
 
     def remove(self, server: ProcessIdentity) -> None:
@@ -151,6 +151,8 @@ class Registry:
         directory = self.layout.sessions_dir
         live: list[SessionEntry] = []
         rejected: list[Rejected] = []
+        if not is_private_dir(directory):
+            return RegistryScan(live, rejected)
         for name in sorted(os.listdir(directory)):
             if not name.endswith(".json") or name.startswith("."):
                 continue
@@ -181,7 +183,7 @@ class Registry:
     def _load(path: Path) -> SessionEntry | str:
         """The entry at `path`, or the reason it cannot be used."""
         try:
-            data = json.loads(read_private(path))
+            data = load_json(path)
         except FileNotFoundError:
             return "vanished"
         except (OSError, OxtailError, ValueError) as exc:

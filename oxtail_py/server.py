@@ -34,6 +34,7 @@ from oxtail_py.layout import Layout
 from oxtail_py.mailbox import Delivery
 from oxtail_py.messages import Message
 from oxtail_py.registry import unregister_on_exit
+from oxtail_py.settings import Settings
 from oxtail_py.wake import DISABLED, FIRED_UNCONFIRMED, Watch
 from oxtail_py.watch import MailboxWatcher
 
@@ -484,7 +485,7 @@ async def _test_hold(delivery: Delivery | None) -> None:
 
 def serve() -> None:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="oxtail: %(message)s")
-    agent = Agent(Layout())
+    agent = Agent(Layout(Settings.from_env().root))
     watcher = MailboxWatcher()
     agent.on_new_mailbox = watcher.watch
     agent.start()

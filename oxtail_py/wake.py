@@ -53,9 +53,9 @@ from typing import Final
 import psutil
 
 from oxtail_py import tmux, transcripts
-from oxtail_py.atomic import atomic_write_json, read_private
 from oxtail_py.discovery import Row
 from oxtail_py.errors import LockTimeoutError, OxtailError
+from oxtail_py.fsio import atomic_write_json, ensure_tree, load_json
 from oxtail_py.identity import CLAUDE, CODEX, detect_client
 from oxtail_py.layout import SESSION_ID_RE, Layout, WakePaths
 from oxtail_py.locks import DirLock
@@ -160,18 +160,18 @@ def strategy_from_env(environ: Mapping[str, str] | None = None) -> str:
 
 def _reply_awaited(layout: Layout, key: str, request_id: str) -> bool:
     """A live ask_peer of the peer waits for exactly this reply (it gets it without a wake)."""
-    box = layout.existing_mailbox(key)
-    return box is not None and Mailbox(box).awaits(request_id)
+    box = Mailbox.existing(layout, key)
+    return box is not None and box.awaits(request_id)
 
 
 def _still_unread(layout: Layout, key: str, message_id: str) -> bool:
-    box = layout.existing_mailbox(key)
-    return box is not None and Mailbox(box).holds(message_id)
+    box = Mailbox.existing(layout, key)
+    return box is not None and box.holds(message_id)
 
 
 def _debounced(layout: Layout, paths: WakePaths, key: str, now: float) -> bool:
     try:
-        last = json.loads(read_private(paths.last))
+        last = load_json(paths.last)
     except (OSError, OxtailError, ValueError):
         return False
     at, message_id = (last.get("at"), last.get("message_id")) if isinstance(last, dict) else (0, 0)
@@ -596,6 +596,7 @@ def _wake(
     proof = _Proof(layout, peer, line)
     report = WakeReport(FIRED_UNCONFIRMED, attempts, notes)
     paths = layout.wake_state(row.mailbox_key)
+    ensure_tree(layout.root, paths.directory)
     try:
         with DirLock(paths.lock, LOCK_TIMEOUT_S):
             if _debounced(layout, paths, row.mailbox_key, time.time()):

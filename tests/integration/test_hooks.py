@@ -242,7 +242,9 @@ def test_session_start_drops_identity_for_the_server_under_the_same_client(
     # drop the way the MCP server does (walking its own ancestors).
     probe = (
         "import os; from oxtail_py.identity import find_drop; from oxtail_py.layout import "
-        "Layout; d = find_drop(Layout(), os.getpid()); print(d.session_id if d else None)"
+        "Layout; from oxtail_py.settings import Settings; "
+        "d = find_drop(Layout(Settings.from_env().root), os.getpid()); "
+        "print(d.session_id if d else None)"
     )
     payload = tmp_path / "payload.json"
     payload.write_text(_payload("SessionStart", source="startup"))

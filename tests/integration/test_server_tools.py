@@ -215,9 +215,9 @@ async def test_ask_peer_cancelled_after_the_reply_was_taken_puts_it_back(
                 )
                 # the asker takes the reply into a claim, then holds it 3 s
                 box = Mailbox.open(layout, SID_A)
-                await await_until(lambda: box.paths.claims(), what="the reply to be claimed")
+                await await_until(lambda: box.claims(), what="the reply to be claimed")
                 tg.cancel_scope.cancel()
-        await await_until(lambda: not box.paths.claims(), what="the abort")
+        await await_until(lambda: not box.claims(), what="the abort")
         assert not box.paths.delivered.exists(), "the cancelled reply was committed"
         back = ok(await a.call_tool("read_my_messages", {}))
         assert [m["body"] for m in back["messages"]] == ["the answer"]

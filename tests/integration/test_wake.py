@@ -25,6 +25,7 @@ import anyio
 import pytest
 
 from oxtail_py import tmux, wake
+from oxtail_py.fsio import ensure_tree
 from oxtail_py.layout import Layout
 from oxtail_py.registry import Registry
 from tests.integration.harness import (
@@ -349,7 +350,9 @@ async def test_a_peer_mid_turn_is_not_typed_into_and_a_stale_marker_is_ignored(
     tmux_server: PrivateTmux, server_env: dict[str, str], project: Path, asker: ServerProc
 ) -> None:
     peer, submitted = _fake(tmux_server, server_env, "peer", project, SID_PEER)
-    marker = Layout(Path(server_env["AGENTMAIL_HOME"])).status_file(SID_PEER)
+    layout = Layout(Path(server_env["AGENTMAIL_HOME"]))
+    marker = layout.status_file(SID_PEER)
+    ensure_tree(layout.root, layout.status_dir)
     async with asker.client() as a, peer.client() as _p:
         marker.write_text("busy")  # as the hooks write it: the time is the mtime
         sent = ok(

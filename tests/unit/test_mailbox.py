@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from oxtail_py.errors import BodyTooLargeError, InvalidMessageError, UnsafePathError
+from oxtail_py.fsio import ensure_tree
 from oxtail_py.layout import Layout
 from oxtail_py.mailbox import Mailbox
 from oxtail_py.messages import MAX_BODY_BYTES, Message
@@ -41,7 +42,7 @@ def test_drain_returns_messages_oldest_first_with_all_fields(layout: Layout) -> 
     assert delivery.messages[0] == sent[0]
     delivery.commit()
     assert box.drain().messages == []
-    assert box.paths.claims() == []
+    assert box.claims() == []
 
 
 def test_drain_first_takes_only_the_match_and_keeps_other_lines_byte_for_byte(
@@ -149,7 +150,8 @@ def test_symlinked_inbox_is_refused_and_its_target_untouched(
 
 def test_symlinked_mailbox_directory_is_refused(layout: Layout, tmp_path: Path) -> None:
     (tmp_path / "elsewhere").mkdir()
-    layout.mailboxes_dir.joinpath("sess-b").symlink_to(tmp_path / "elsewhere")
+    boxes = ensure_tree(layout.root, layout.mailboxes_dir)
+    boxes.joinpath("sess-b").symlink_to(tmp_path / "elsewhere")
     with pytest.raises(UnsafePathError):
         Mailbox.open(layout, "sess-b")
 
@@ -259,5 +261,5 @@ def test_a_failed_move_puts_the_claim_back_instead_of_stranding_it(
     broken.paths.inbox.symlink_to(tmp_path / "elsewhere")
     with pytest.raises(UnsafePathError):
         pid_box.move_all_to(broken)
-    assert pid_box.paths.claims() == []
+    assert pid_box.claims() == []
     assert [m.id for m in pid_box.drain().messages] == [msg.id]

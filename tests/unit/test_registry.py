@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from oxtail_py.fsio import ensure_tree
 from oxtail_py.layout import Layout
 from oxtail_py.procs import ProcessIdentity, identity_of, self_identity
 from oxtail_py.registry import ClientInfo, Registry, SessionEntry
@@ -53,6 +54,7 @@ def test_bad_files_are_skipped_and_reported_not_fatal(layout: Layout) -> None:
     try:
         ident = identity_of(child.pid)
         assert ident is not None
+        ensure_tree(layout.root, layout.sessions_dir)
         (layout.sessions_dir / "123.json").write_text("{not json")
         (layout.sessions_dir / "124.json").write_text("[1, 2]")
         (layout.sessions_dir / "125.json").write_text(json.dumps({"no": "pid"}))
@@ -93,9 +95,10 @@ def test_server_unregisters_on_sigterm_and_on_normal_exit(state_root: Path) -> N
     script = (
         "import sys, time\n"
         "from oxtail_py.layout import Layout\n"
+        "from oxtail_py.settings import Settings\n"
         "from oxtail_py.procs import self_identity\n"
         "from oxtail_py.registry import Registry, SessionEntry, unregister_on_exit\n"
-        "reg = Registry(Layout()); me = self_identity()\n"
+        "reg = Registry(Layout(Settings.from_env().root)); me = self_identity()\n"
         "reg.write(SessionEntry(me.pid, me.start)); unregister_on_exit(reg, me)\n"
         "print('UP', flush=True)\n"
         "if sys.argv[1] == 'wait': time.sleep(60)\n"
@@ -114,6 +117,7 @@ def test_server_unregisters_on_sigterm_and_on_normal_exit(state_root: Path) -> N
 def test_entries_with_malformed_fields_are_rejected_not_fatal(layout: Layout) -> None:
     reg = Registry(layout)
     me = self_identity()
+    ensure_tree(layout.root, layout.sessions_dir)
     for bad in ({"session_id": "../../x"}, {"session_id": 42}, {"cwd": ["not", "a", "str"]}):
         entry = _entry(me, "ok-session").to_dict()
         entry["client"].update(bad)

@@ -1,0 +1,85 @@
+"""Every setting oxtail reads from the environment, read once and passed in.
+
+Entry points (serve, the CLI, the hook helper) call `Settings.from_env()` and
+hand the result down; no other module reads os.environ for configuration.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+DEFAULT_ASK_TIMEOUT_MS: Final = 60_000
+DEFAULT_ASK_MAX_TIMEOUT_MS: Final = 600_000
+WAKE_STRATEGIES: Final = ("auto", "tmux", "off")
+
+
+def expand_home(raw: str, home: str) -> Path:
+    """`~` and `~/x` become paths under `home`, as the POSIX shell expands them; the
+    rendered hook applies the same rule, so Python and the shell agree on the root."""
+    if raw == "~":
+        return Path(home)
+    if raw.startswith("~/"):
+        return Path(home) / raw[2:]
+    return Path(raw)
+
+
+def _positive_ms(environ: Mapping[str, str], name: str, default: int) -> int:
+    raw = environ.get(name, "").strip()
+    return int(raw) if raw.isdigit() and int(raw) > 0 else default
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    home: Path  # the user's home ($HOME)
+    root: Path  # AGENTMAIL_HOME, default ~/.agentmail: the state root
+    claude_config_dir: Path  # CLAUDE_CONFIG_DIR, default ~/.claude
+    claude_json: Path  # <CLAUDE_CONFIG_DIR>/.claude.json, default ~/.claude.json
+    codex_home: Path  # CODEX_HOME, default ~/.codex
+    tmux_socket: str | None  # OXTAIL_TMUX_SOCKET: talk to this tmux server (tests)
+    claude_session_id: str | None  # CLAUDE_CODE_SESSION_ID as given to this process
+    ask_timeout_ms: int  # OXTAIL_ASK_PEER_TIMEOUT_MS
+    ask_max_timeout_ms: int  # OXTAIL_ASK_PEER_MAX_TIMEOUT_MS
+    wake_strategy: str  # OXTAIL_WAKE_STRATEGY: auto | tmux | off
+    wake_confirm_ms: int | None  # OXTAIL_WAKE_CONFIRM_MS: one proof window (tests)
+    problems: tuple[str, ...] = ()  # values that were ignored, and why
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        home = env.get("HOME") or str(Path.home())
+        problems: list[str] = []
+
+        def path_of(name: str, default: Path) -> Path:
+            raw = env.get(name, "")
+            return expand_home(raw, home).absolute() if raw else default
+
+        claude_dir_raw = env.get("CLAUDE_CONFIG_DIR", "")
+        claude_dir = path_of("CLAUDE_CONFIG_DIR", Path(home) / ".claude")
+        claude_json = claude_dir / ".claude.json" if claude_dir_raw else Path(home) / ".claude.json"
+        strategy = env.get("OXTAIL_WAKE_STRATEGY", "").strip().lower() or "auto"
+        if strategy not in WAKE_STRATEGIES:
+            problems.append(
+                f"OXTAIL_WAKE_STRATEGY={strategy!r} is not one of {WAKE_STRATEGIES}; using auto"
+            )
+            strategy = "auto"
+        confirm = env.get("OXTAIL_WAKE_CONFIRM_MS", "").strip()
+        return cls(
+            home=Path(home),
+            root=path_of("AGENTMAIL_HOME", Path(home) / ".agentmail"),
+            claude_config_dir=claude_dir,
+            claude_json=claude_json,
+            codex_home=path_of("CODEX_HOME", Path(home) / ".codex"),
+            tmux_socket=env.get("OXTAIL_TMUX_SOCKET") or None,
+            claude_session_id=env.get("CLAUDE_CODE_SESSION_ID", "").strip() or None,
+            ask_timeout_ms=_positive_ms(env, "OXTAIL_ASK_PEER_TIMEOUT_MS", DEFAULT_ASK_TIMEOUT_MS),
+            ask_max_timeout_ms=_positive_ms(
+                env, "OXTAIL_ASK_PEER_MAX_TIMEOUT_MS", DEFAULT_ASK_MAX_TIMEOUT_MS
+            ),
+            wake_strategy=strategy,
+            wake_confirm_ms=int(confirm) if confirm.isdigit() and int(confirm) > 0 else None,
+            problems=tuple(problems),
+        )

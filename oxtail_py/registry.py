@@ -23,6 +23,11 @@ from oxtail_py.messages import now_iso
 from oxtail_py.procs import ProcessIdentity
 
 MAX_PURPOSE_CHARS: Final = 200
+# Linux's pid_max ceiling (2**22); a larger "pid" in an entry is forged.
+_PID_MAX: Final = 1 << 22
+_MAX_CAPABILITIES: Final = 32
+# A registry field longer than this is not ours (paths are the longest we write).
+_MAX_FIELD_CHARS: Final = 4096
 
 
 def validate_purpose(purpose: str) -> str:
@@ -77,17 +82,32 @@ class SessionEntry:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SessionEntry:
+        """Parse a peer-written entry. Peers (or a hostile process of the same user) write
+        these files, so every field is checked for type and shape here, once, and any
+        failure is one `bad-registry-entry` error: a reader never sees a half-valid entry
+        (`1e400` parses as float inf, whose int() raises OverflowError, not ValueError)."""
         try:
+            pid, start = data["server_pid"], data["server_start"]
+            if not isinstance(pid, int) or isinstance(pid, bool) or not 0 < pid <= _PID_MAX:
+                raise ValueError(f"server_pid {pid!r} is not a process id")
+            if not isinstance(start, str) or ProcessIdentity.parse_token(f"{pid}-{start}") is None:
+                raise ValueError(f"server_start {start!r} is not a start time")
+            sections = {k: data.get(k) or {} for k in ("client", "tmux", "state")}
+            if not all(isinstance(v, dict) for v in sections.values()):
+                raise ValueError("client, tmux and state must be objects")
+            capabilities = data.get("capabilities") or []
+            if not isinstance(capabilities, list) or len(capabilities) > _MAX_CAPABILITIES:
+                raise ValueError("capabilities must be a short list")
             entry = cls(
-                server_pid=int(data["server_pid"]),
-                server_start=str(data["server_start"]),
-                started_at=str(data.get("started_at") or ""),
-                client=ClientInfo(**(data.get("client") or {})),
-                tmux=TmuxInfo(**(data.get("tmux") or {})),
-                state=StateCard(**(data.get("state") or {})),
-                capabilities=[str(c) for c in data.get("capabilities") or []],
+                server_pid=pid,
+                server_start=start,
+                started_at=str(data.get("started_at") or "")[:64],
+                client=ClientInfo(**sections["client"]),
+                tmux=TmuxInfo(**sections["tmux"]),
+                state=StateCard(**sections["state"]),
+                capabilities=[str(c)[:64] for c in capabilities],
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, OverflowError) as exc:
             raise OxtailError(
                 f"malformed registry entry: {exc}", code="bad-registry-entry"
             ) from exc
@@ -106,12 +126,19 @@ class SessionEntry:
             "tmux.session": self.tmux.session,
             "state.updated_at": self.state.updated_at,
         }
-        bad = [name for name, value in strings.items() if not isinstance(value, str | None)]
+        bad = [
+            name
+            for name, value in strings.items()
+            if not isinstance(value, str | None) or len(value or "") > _MAX_FIELD_CHARS
+        ]
         sid = self.client.session_id
         if sid is not None and (not isinstance(sid, str) or not SESSION_ID_RE.fullmatch(sid)):
             bad.append("client.session_id")
-        if not isinstance(self.state.purpose, str):
+        purpose = self.state.purpose
+        if not isinstance(purpose, str) or len(purpose) > 4 * MAX_PURPOSE_CHARS:
             bad.append("state.purpose")
+        if not isinstance(self.client.claimed, bool):
+            bad.append("client.claimed")
         if bad:
             raise OxtailError(
                 f"malformed registry entry: bad {', '.join(bad)}", code="bad-registry-entry"

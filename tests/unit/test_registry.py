@@ -124,3 +124,23 @@ def test_entries_with_malformed_fields_are_rejected_not_fatal(layout: Layout) ->
         layout.session_file(me.pid).write_text(json.dumps(entry))
         scan = reg.scan()
         assert scan.entries == [] and "malformed registry entry" in scan.rejected[0].reason
+
+
+def test_entries_with_out_of_range_numbers_or_bad_start_times_are_rejected(
+    layout: Layout,
+) -> None:
+    reg = Registry(layout)
+    me = self_identity()
+    ensure_tree(layout.root, layout.sessions_dir)
+    cases = {
+        "server_pid": [1e400, -1, 1 << 40, True, "12"],
+        "server_start": ["abc", 12.5, None, "1e400"],
+    }
+    for key, values in cases.items():
+        for value in values:
+            entry = _entry(me, "ok-session").to_dict()
+            entry[key] = value
+            layout.session_file(me.pid).write_text(json.dumps(entry))
+            scan = reg.scan()  # must not raise (float("abc") used to, in the dedup)
+            assert scan.entries == [], (key, value)
+            assert "malformed registry entry" in scan.rejected[0].reason, (key, value)

@@ -19,21 +19,23 @@ from typing import Any, Final
 from oxtail_py import tmux, transcripts
 from oxtail_py.discovery import Listing, Row, TargetError, list_project, resolve
 from oxtail_py.errors import OxtailError
-from oxtail_py.fsio import ensure_private_dir, load_json
+from oxtail_py.fsio import ensure_private_dir, ensure_tree
 from oxtail_py.identity import (
     CLAUDE,
     CODEX,
-    IdentityState,
+    Adoption,
+    IdentityResolver,
+    Resolution,
     detect_client,
-    find_drop,
-    session_id_from_env,
 )
-from oxtail_py.layout import SESSION_ID_RE, Layout, pid_box_key, validate_session_id
+from oxtail_py.identity.follow import IdentityFollower
+from oxtail_py.layout import INBOX, Layout, pid_box_key
 from oxtail_py.mailbox import Delivery, Mailbox
 from oxtail_py.messages import Message, now_iso, validate_message_id
 from oxtail_py.procs import proven_pane, self_identity
 from oxtail_py.registry import ClientInfo, Registry, SessionEntry, TmuxInfo, validate_purpose
-from oxtail_py.scope import resolve_project_root
+from oxtail_py.scope import infer_project_root, resolve_project_root
+from oxtail_py.settings import Settings
 from oxtail_py.wake import WakeReport, Watch, wake_peer
 
 READ_MODES: Final = ("auto", "transcript", "pane")
@@ -69,15 +71,23 @@ class Agent:
         layout: Layout,
         *,
         cwd: str | None = None,
-        environ: Mapping[str, str] | None = None,
+        settings: Settings | None = None,
     ) -> None:
         self.layout = layout
+        self.settings = settings
         self.registry = Registry(self.layout)
         self.me = self_identity()
         self.cwd = os.path.realpath(cwd or os.getcwd())
-        self.environ = environ if environ is not None else os.environ
+        self.project_root, _ = infer_project_root(self.cwd)
         self.client = detect_client(self.me.pid)
-        self.identity = IdentityState()
+        self.resolver = IdentityResolver(
+            layout,
+            server=self.me,
+            client=self.client,
+            cwd=self.cwd,
+            project_root=self.project_root,
+            env_session_id=settings.claude_session_id if settings else None,
+        )
         self.entry = SessionEntry(
             self.me.pid,
             self.me.start,
@@ -86,27 +96,54 @@ class Agent:
         )
         self._guard = threading.RLock()
         self._open_asks: dict[str, PendingAsk] = {}
+        self._follower: IdentityFollower | None = None
         # Called with a mailbox directory when this agent gets a new one (its session
         # box, once the session id is known), so the server can watch it.
         self.on_new_mailbox: Callable[[Path], None] = lambda _path: None
 
+    @property
+    def identity(self) -> Resolution:
+        return self.resolver.state
+
     # -- lifecycle ------------------------------------------------------------
 
-    def start(self) -> None:
+    def start(self, *, follow: bool = True) -> None:
         ensure_private_dir(self.layout.root)
         self._mailbox(pid_box_key(self.me))
         with self._guard:
             self.refresh_identity()
             self._prove_pane()
             self._save()
+        if follow:
+            self._start_following()
 
     def stop(self) -> None:
+        if self._follower is not None:
+            self._follower.stop()
         self.registry.remove(self.me)
+
+    def _start_following(self) -> None:
+        """Watch what can move our identity while no tool call comes (see identity.follow)."""
+        ensure_tree(self.layout.root, self.layout.drops_dir)
+        names = {self.layout.claim_drop_file(self.me).name}
+        if self.client is not None and self.client.type == CLAUDE:
+            names.add(self.layout.drop_file(self.client.pid).name)
+        self._follower = IdentityFollower(self._on_outside_change)
+        self._follower.watch(self.layout.drops_dir, names)
+        with self._guard:
+            for old in self.identity.previous_session_ids:
+                self._follower.watch(self._mailbox(old).paths.directory, {INBOX})
+        self._follower.start()
+
+    def _on_outside_change(self) -> None:
+        self.refresh_identity()
+        self.forward_previous_mail()
 
     def _save(self) -> None:
         self.entry.client.session_id = self.identity.session_id
         self.entry.client.identity_source = self.identity.source
         self.entry.client.claimed = self.identity.claimed
+        self.entry.client.previous_session_ids = list(self.identity.previous_session_ids)
         self.registry.write(self.entry)
 
     def _prove_pane(self) -> None:
@@ -123,131 +160,102 @@ class Agent:
         return Mailbox.open(self.layout, key)
 
     def my_mailboxes(self) -> list[Mailbox]:
-        """Pid box first: it holds what arrived before we knew our session."""
+        """Pid box first: it holds what arrived before we knew our session. Then the boxes
+        of ids our client had before (/clear): a sender that resolved us just before the
+        move may still write there."""
         boxes = [self._mailbox(pid_box_key(self.me))]
+        for old in self.identity.previous_session_ids:
+            box = Mailbox.existing(self.layout, old)
+            if box is not None:
+                boxes.append(box)
         if self.identity.session_id:
             boxes.append(self._mailbox(self.identity.session_id))
         return boxes
 
-    # -- identity ---------------------------------------------------------------
+    # -- identity (the decisions are in identity/resolver.py) -----------------------
 
     def refresh_identity(self) -> None:
         """Try each strategy that needs no tool-call context; cheap enough per call."""
         with self._guard:
-            if self.identity.claimed:
-                return
-            diag = self.identity.diagnosis
-            claimed = self._claim_drop()
-            if claimed:
-                self._adopt(claimed, "claim", claimed=True)
-                return
-            diag["claim"] = "no explicit claim"
-            if self.identity.session_id is not None:
-                return  # found before; only an explicit claim may change it now
-            env_sid = session_id_from_env(self.environ)
-            diag["env"] = f"CLAUDE_CODE_SESSION_ID={env_sid}" if env_sid else "not set"
-            drop = find_drop(self.layout, self.me.pid)
-            diag["drop"] = (
-                f"SessionStart drop of client pid {drop.client_pid}" if drop else "no drop found"
-            )
-            if self.client is None:
-                diag["client"] = "no claude/codex process above this server"
-            else:
-                diag["client"] = f"{self.client.type} pid {self.client.pid}"
-            candidate = env_sid or (drop.session_id if drop else None)
-            source = "env" if env_sid else "drop"
-            if candidate is None and self.client and self.client.type == CLAUDE:
-                candidate = self._transcript_birth_match()
-                source = "birth"
-            if candidate:
-                self._adopt(candidate, source)
-
-    def _claim_drop(self) -> str | None:
-        try:
-            data = load_json(self.layout.claim_drop_file(self.me))
-        except (OSError, ValueError):
-            return None
-        sid = data.get("session_id") if isinstance(data, dict) else None
-        return sid if isinstance(sid, str) and SESSION_ID_RE.fullmatch(sid) else None
-
-    def _transcript_birth_match(self) -> str | None:
-        if self.client is None or self.client.start is None:
-            return None
-        born = transcripts.claude_transcripts_born_after(Path(self.cwd), float(self.client.start))
-        taken = {e.client.session_id for e in self.registry.read_all() if e.identity != self.me}
-        fresh = [p.stem for p in born if p.stem not in taken and SESSION_ID_RE.fullmatch(p.stem)]
-        self.identity.diagnosis["birth"] = (
-            f"{len(fresh)} unclaimed transcript(s) born after the client started"
-        )
-        return fresh[0] if len(fresh) == 1 else None
+            adoption = self.resolver.refresh()
+            if adoption is not None:
+                self._adopt(adoption)
 
     def observe_meta(self, meta: Mapping[str, Any] | None) -> None:
         """Codex sends its thread id as `_meta.threadId` on every tools/call."""
         thread_id = (meta or {}).get("threadId")
-        if not isinstance(thread_id, str) or not SESSION_ID_RE.fullmatch(thread_id):
+        if not isinstance(thread_id, str):
             return
         with self._guard:
-            self.identity.diagnosis["meta"] = f"_meta.threadId={thread_id}"
-            if self.identity.session_id is None:
-                self._adopt(thread_id, "meta")
-            elif thread_id != self.identity.session_id:
-                note = (
-                    f"tool call carried threadId {thread_id} but this server is "
-                    f"{self.identity.session_id} ({self.identity.source}); kept the latter"
-                )
-                if note not in self.identity.conflicts:
-                    self.identity.conflicts.append(note)
+            adoption = self.resolver.observe_meta(thread_id)
+            if adoption is not None:
+                self._adopt(adoption)
 
     def claim(self, session_id: str) -> None:
-        validate_session_id(session_id)
+        """An explicit claim; refused for an id another live agent or project holds."""
         with self._guard:
-            self._adopt(session_id, "claim", claimed=True)
+            adoption = self.resolver.claim(session_id)
+            if adoption is not None:
+                self._adopt(adoption)
+            else:
+                self._save()  # the same id, now marked claimed
 
-    def _adopt(self, session_id: str, source: str, *, claimed: bool = False) -> None:
-        """(guard held) Take `session_id` as ours; merge the pid box into its box."""
-        validate_session_id(session_id)
-        previous = self.identity.session_id
-        if previous is not None and previous != session_id and not claimed:
-            return
-        self.identity.session_id = session_id
-        self.identity.source = source
-        self.identity.claimed = self.identity.claimed or claimed
-        client_type = self.entry.client.type or (CODEX if source == "meta" else None)
+    def _adopt(self, adoption: Adoption) -> None:
+        """(guard held) Publish the new id, then bring every box of ours into its box."""
+        session_id = adoption.session_id
+        client_type = self.entry.client.type or self.resolver.client_type
         self.entry.client.type = client_type
         found = transcripts.locate_transcript(client_type, session_id) if client_type else None
         self.entry.client.transcript_path = str(found) if found else None
+        # The entry first: from now on peers (a send by tmux name, the wake gate's
+        # busy/idle) use the new id.
         self._save()
         box = self._mailbox(session_id)
         for request_id, pending in self._open_asks.items():
             pending._stack.enter_context(box.awaiting_reply(request_id))
+        # TODO(mailbox): use the pid-box forwarding API of helper "mailbox" once on main.
         self._mailbox(pid_box_key(self.me)).move_all_to(box)
-        if previous is not None and previous != session_id:
-            # A claim replaced an auto-detected id: what waits there is ours too.
-            self._mailbox(previous).move_all_to(box)
         self.on_new_mailbox(box.paths.directory)
+        if adoption.previous is not None and self._follower is not None:
+            self._follower.watch(self._mailbox(adoption.previous).paths.directory, {INBOX})
+        self.forward_previous_mail()
+
+    def forward_previous_mail(self) -> None:
+        """Move what waits under an id we had before into the current box, where the
+        client's hooks (which know only the current id) deliver it."""
+        with self._guard:
+            current = self.identity.session_id
+            if current is None:
+                return
+            box = self._mailbox(current)
+            for old in self.identity.previous_session_ids:
+                previous = Mailbox.existing(self.layout, old)
+                if previous is not None and previous.pending_count():
+                    previous.move_all_to(box)
 
     def my_session(self) -> dict[str, Any]:
         with self._guard:
             self.refresh_identity()
+            ident = self.identity
             result: dict[str, Any] = {
                 "entry": self.entry.to_dict(),
                 "identity": {
-                    "session_id": self.identity.session_id,
-                    "source": self.identity.source,
-                    "claimed": self.identity.claimed,
-                    "conflicts": list(self.identity.conflicts),
-                    "diagnosis": dict(self.identity.diagnosis),
+                    "session_id": ident.session_id,
+                    "source": ident.source,
+                    "proof": ident.proof,
+                    "claimed": ident.claimed,
+                    "conflicts": list(ident.conflicts),
+                    "diagnosis": dict(ident.diagnosis),
+                    "previous_session_ids": list(ident.previous_session_ids),
                 },
                 "mailboxes": {
                     b.paths.directory.name: b.pending_count() for b in self.my_mailboxes()
                 },
                 "next_step": None,
             }
-            if self.identity.session_id is None:
-                var = (
-                    "CODEX_THREAD_ID"
-                    if self.entry.client.type == CODEX
-                    else ("CLAUDE_CODE_SESSION_ID")
+            if ident.session_id is None:
+                var = "CODEX_THREAD_ID" if self.entry.client.type == CODEX else (
+                    "CLAUDE_CODE_SESSION_ID"
                 )
                 result["next_step"] = (
                     f'{sys.executable} -m oxtail_py claim --server-pid {self.me.pid} "${var}"'
@@ -268,7 +276,8 @@ class Agent:
         self, project_root: str | None = None, *, count_unread: bool = True
     ) -> Listing:
         self.refresh_identity()
-        root, inferred = resolve_project_root(project_root, self.cwd)
+        home = self.settings.home if self.settings else None
+        root, inferred = resolve_project_root(project_root, self.cwd, home=home)
         return list_project(
             self.layout, root, inferred and project_root is None, self.me,
             count_unread=count_unread,

@@ -136,6 +136,8 @@ def tmux_reachable() -> bool:
 def _matches(row: Row, name: str) -> bool:
     if name in (row.client_session_id, row.tmux_session, row.tmux_pane, row.name):
         return True
+    if row.entry is not None and name in row.entry.client.previous_session_ids:
+        return True  # an id the agent had before /clear: its mail goes to the current box
     # A unique prefix of a session id (8+ chars) is enough, as with git hashes.
     return len(name) >= 8 and (row.client_session_id or "").startswith(name)
 

@@ -23,6 +23,7 @@ from oxtail_py.messages import now_iso
 from oxtail_py.procs import ProcessIdentity
 
 MAX_PURPOSE_CHARS: Final = 200
+MAX_PREVIOUS_SESSION_IDS: Final = 16
 # Linux's pid_max ceiling (2**22); a larger "pid" in an entry is forged.
 _PID_MAX: Final = 1 << 22
 _MAX_CAPABILITIES: Final = 32
@@ -49,6 +50,9 @@ class ClientInfo:
     cwd: str | None = None
     identity_source: str | None = None  # which strategy gave session_id
     claimed: bool = False  # an explicit claim: sticky, never overridden
+    # Ids this server had before its client moved on (/clear, /resume, compaction): mail
+    # sent to one of them still finds this agent.
+    previous_session_ids: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -139,6 +143,11 @@ class SessionEntry:
             bad.append("state.purpose")
         if not isinstance(self.client.claimed, bool):
             bad.append("client.claimed")
+        previous = self.client.previous_session_ids
+        if not isinstance(previous, list) or len(previous) > MAX_PREVIOUS_SESSION_IDS or not all(
+            isinstance(p, str) and SESSION_ID_RE.fullmatch(p) for p in previous
+        ):
+            bad.append("client.previous_session_ids")
         if bad:
             raise OxtailError(
                 f"malformed registry entry: bad {', '.join(bad)}", code="bad-registry-entry"

@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 from oxtail_py.errors import OxtailError
+from oxtail_py.settings import expand_home
 
 
 class OutOfScopeError(OxtailError):
@@ -29,16 +30,30 @@ def infer_project_root(start: str | os.PathLike[str]) -> tuple[Path, bool]:
     return here, True
 
 
-def resolve_project_root(explicit: str | None, server_cwd: str) -> tuple[Path, bool]:
-    """The project for a tool call: the caller's explicit root, else the inferred one."""
-    if explicit:
-        root = real(Path(explicit).expanduser())
-        if not root.is_dir():
-            raise OxtailError(
-                f"project_root {explicit!r} is not a directory", code="bad-project-root"
-            )
-        return root, False
-    return infer_project_root(server_cwd)
+def resolve_project_root(
+    explicit: str | None, server_cwd: str, *, home: Path | None = None
+) -> tuple[Path, bool]:
+    """The project for a tool call: the caller's own project, or a directory inside it.
+
+    `project_root` is the caller's argument, so it may narrow the caller's view and never
+    widen it: `/`, a parent or a sibling project is refused (cross-project). The caller's
+    own project is the one its server runs in (`infer_project_root` of its cwd).
+    """
+    own, inferred = infer_project_root(server_cwd)
+    if not explicit:
+        return own, inferred
+    given = Path(expand_home(explicit, str(home)) if home is not None else explicit)
+    root = real(given if given.is_absolute() else Path(server_cwd) / given)
+    if not contains(own, root):
+        raise OutOfScopeError(
+            f"project_root {explicit!r} is outside this agent's project ({own}); an agent "
+            "sees only its own project: omit project_root, or name a directory inside it"
+        )
+    if not root.is_dir():
+        raise OxtailError(
+            f"project_root {explicit!r} is not a directory", code="bad-project-root"
+        )
+    return root, False
 
 
 def contains(root: Path, path: str | os.PathLike[str] | None) -> bool:

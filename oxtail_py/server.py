@@ -101,7 +101,13 @@ class SessionRead(BaseModel):
 class MySession(BaseModel):
     session_id: str | None
     source: str | None
+    proof: str | None = Field(None, description="what shows the session id is this agent's")
     claimed: bool
+    previous_session_ids: list[str] = Field(
+        default_factory=list,
+        description="ids this agent had before its client started a new session (/clear); "
+        "mail sent to them still reaches it",
+    )
     client_type: str | None
     server_pid: int
     tmux_pane: str | None
@@ -241,7 +247,8 @@ def build_server(agent: Agent, watcher: MailboxWatcher) -> MCPServer:
     def list_project_sessions(ctx: Context, project_root: str | None = None) -> SessionList:
         """List the agents (and plain tmux panes) in this project: name, client type,
         session id, state card, unread count. project_root defaults to the nearest .git
-        ancestor of this agent's directory."""
+        ancestor of this agent's directory; it may name a directory inside that project,
+        never outside it."""
 
         def work() -> SessionList:
             listing = agent.list_sessions(project_root)
@@ -296,7 +303,9 @@ def build_server(agent: Agent, watcher: MailboxWatcher) -> MCPServer:
         return MySession(
             session_id=ident["session_id"],
             source=ident["source"],
+            proof=ident["proof"],
             claimed=ident["claimed"],
+            previous_session_ids=ident["previous_session_ids"],
             client_type=entry["client"]["type"],
             server_pid=entry["server_pid"],
             tmux_pane=entry["tmux"]["pane"],
@@ -316,7 +325,9 @@ def build_server(agent: Agent, watcher: MailboxWatcher) -> MCPServer:
     @mcp.tool()
     def claim_session(ctx: Context, session_id: str) -> MySession:
         """Pin this agent's session id (Claude: $CLAUDE_CODE_SESSION_ID, Codex:
-        $CODEX_THREAD_ID). Sticky: auto-detection never overrides a claim."""
+        $CODEX_THREAD_ID). Sticky: auto-detection never overrides a claim (only this
+        client's own next session, after /clear, moves it). Refused for an id another
+        live agent holds or a session of another project."""
         return call(ctx, lambda: _claim(session_id))
 
     @mcp.tool()
@@ -485,7 +496,8 @@ async def _test_hold(delivery: Delivery | None) -> None:
 
 def serve() -> None:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="oxtail: %(message)s")
-    agent = Agent(Layout(Settings.from_env().root))
+    settings = Settings.from_env()
+    agent = Agent(Layout(settings.root), settings=settings)
     watcher = MailboxWatcher()
     agent.on_new_mailbox = watcher.watch
     agent.start()

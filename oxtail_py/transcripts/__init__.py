@@ -266,6 +266,44 @@ def claude_transcripts_born_after(
     return claude.transcripts_born_after(project_cwd, after, home=home)
 
 
+# Where a transcript says its session ran: Claude Code stamps `cwd` on its conversation
+# lines, Codex on its first (session_meta) record. The head of the file is enough.
+_CWD_SCAN_BYTES: Final = 256 * 1024
+
+
+def transcript_cwd(path: Path) -> str | None:
+    """The working directory a transcript records for its session, or None if it names none.
+
+    Used to refuse a claim of another project's session: the client wrote this file, so it
+    is the client's own statement of where that session runs.
+    """
+    if not is_allowed_transcript(path):
+        return None
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        head = os.read(fd, _CWD_SCAN_BYTES)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    for raw in head.splitlines():
+        try:
+            record = json.loads(raw)
+        except ValueError:  # the cut last line, or a corrupt one
+            continue
+        if not isinstance(record, dict):
+            continue
+        payload = record.get("payload")
+        for holder in (record, payload if isinstance(payload, dict) else {}):
+            cwd = holder.get("cwd")
+            if isinstance(cwd, str) and cwd.startswith("/"):
+                return cwd
+    return None
+
+
 def _unknown_client(client_type: str) -> str:
     return f"unknown client type {client_type!r}: expected one of {', '.join(CLIENT_TYPES)}"
 

@@ -154,7 +154,7 @@ def peer(scenario: Scenario, monkeypatch: pytest.MonkeyPatch) -> Iterator[Oxtail
     registered in the scenario's project with a claimed session id: a live sender that
     can also receive the reply."""
     monkeypatch.setenv("OXTAIL_TMUX_SOCKET", str(scenario.tmux.socket))
-    agent = OxtailAgent(Layout(scenario.agentmail_home), cwd=str(scenario.project()), environ={})
+    agent = OxtailAgent(Layout(scenario.agentmail_home), cwd=str(scenario.project()))
     agent.start()
     agent.claim(str(uuid.uuid4()))
     try:

@@ -15,11 +15,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import tomlkit
 
 from oxtail_py import codex_hooks
 from oxtail_py.hook_output import CODEX_SPILL_BYTES, Client, HookEvent, hook_output, render
 
-from .harness import CodexAgent, ResponsesRequest, Scenario, Text, ToolCall, stub_server
+from .harness import (
+    CodexAgent,
+    ResponsesRequest,
+    Scenario,
+    Text,
+    ToolCall,
+    stub_server,
+    wait_until,
+)
 from .harness.codex_app_server import list_hooks
 
 pytestmark = pytest.mark.e2e
@@ -335,3 +344,68 @@ def test_context_over_the_spill_limit_is_cut(scenario: Scenario, tmp_path: Path)
     assert agent.model.turns[1].context_contains(whole)
     assert not agent.model.turns[2].context_contains(cut)
     assert agent.model.turns[2].context_contains("Full hook output saved to")
+
+
+# -- TUI -------------------------------------------------------------------------------------
+
+
+def test_tui_runs_trusted_hooks_without_a_review_dialog(
+    scenario: Scenario, tmp_path: Path
+) -> None:
+    """The trust entries our installer writes spare the TUI its "Hooks need review"
+    dialog, and every one of our hooks runs in a TUI turn with its thread id."""
+    agent = codex(scenario, steps(shell("echo one")))
+    probe = Probe(tmp_path)
+    install(agent, probe)
+    probe.once(HookEvent.POST_TOOL_USE,
+               render(hook_output(Client.CODEX, HookEvent.POST_TOOL_USE, "TUI-POST")))
+
+    agent.start_tui()
+    assert "review" not in agent.screen().lower()
+    agent.prompt("probe tui")
+
+    thread = agent.model.turns[-1].session_id
+    for hook in codex_hooks.OUR_HOOKS:
+        payloads = probe.payloads(hook.event)
+        assert payloads, f"{hook.event_name} did not run in the TUI"
+        assert {p["session_id"] for p in payloads} == {thread}
+    assert any(t.context_contains("TUI-POST") for t in agent.model.turns)
+
+
+def test_tui_review_records_exactly_the_trust_our_installer_records(
+    scenario: Scenario, tmp_path: Path
+) -> None:
+    """Installed with trust=False, the TUI stops at its review dialog before any hook
+    runs; "Trust all" then writes into config.toml the very entries our installer would
+    have written, so installing with trust afterwards changes nothing."""
+    agent = codex(scenario, steps())
+    probe = Probe(tmp_path)
+    install(agent, probe, trust=False)
+    config = agent.codex_home / "config.toml"
+    before = config.read_text()
+
+    pane = agent.start_tui(wait_idle=False)
+
+    def review_dialog() -> str | None:
+        screen = agent.screen()
+        return screen if "hooks need review" in screen.lower() else None
+
+    screen = wait_until(review_dialog, timeout=30, what="the hooks review dialog",
+                        describe=agent.screen)
+    assert "Trust all and continue" in screen
+    assert all(probe.payloads(h.event) == [] for h in codex_hooks.OUR_HOOKS)
+    assert codex_hooks.codex_hooks_problem(agent.codex_home, probe.command) is not None
+
+    pane.send_keys("Down")  # from "Review hooks" to "Trust all and continue"
+    pane.send_keys("Enter")
+    agent.wait_idle(timeout=30)
+
+    written = codex_hooks.trusted_hashes(tomlkit.parse(config.read_text()))
+    hooks = json.loads((agent.codex_home / "hooks.json").read_text())["hooks"]
+    ours = codex_hooks.command_entries(agent.codex_home / "hooks.json", hooks)
+    assert written == {e.key: e.current_hash for e in ours}
+    assert config.read_text() != before
+    changes, trusted = codex_hooks.install(agent.codex_home, probe.command)
+    assert [c.changed for c in changes] == [False, False]
+    assert len(trusted) == len(codex_hooks.OUR_HOOKS)
+    assert codex_hooks.codex_hooks_problem(agent.codex_home, probe.command) is None

@@ -251,13 +251,14 @@ def test_post_tool_use_delivers_mail_that_arrived_during_the_call(
     assert _position(after_first, "MAIL-posttooluse") < _output_position(after_first)
 
 
-@pytest.mark.parametrize("call", [shell("echo one"), WHOAMI], ids=["shell", "mcp"])
+@pytest.mark.parametrize("call", [shell("echo one"), shell("echo oops >&2; exit 3"), WHOAMI],
+                         ids=["shell", "failing-shell", "mcp"])
 def test_pre_and_post_tool_use_context_reach_the_next_request(
     scenario: Scenario, tmp_path: Path, call: ToolCall
 ) -> None:
-    """For shell and MCP calls alike, context from both events is in the request right
-    after the call, as developer messages between the call and its output (PreToolUse's
-    first): the model sees no difference in where the text lands."""
+    """For shell (also a failing one) and MCP calls alike, context from both events is in
+    the request right after the call, as developer messages between the call and its
+    output (PreToolUse's first): the model sees no difference in where the text lands."""
     probe = Probe(tmp_path)
     agent = codex(scenario, steps(call))
     install(agent, probe)

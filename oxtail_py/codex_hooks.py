@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -80,9 +81,16 @@ def event_label(event_name: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", event_name).lower()
 
 
+def codex_home_as_named(codex_home: Path, *, from_env: bool) -> Path:
+    """$CODEX_HOME as Codex spells it in trust keys: set by the environment, Codex
+    canonicalizes it (symlinks resolved); the default ~/.codex it takes as it is, even
+    when it is a symlink (observed with 0.169.0). Every function below wants this form."""
+    return Path(os.path.realpath(codex_home)) if from_env else codex_home
+
+
 def trust_key(source: Path, event_name: str, group_index: int, handler_index: int) -> str:
-    """The `hooks.state` key of one handler. `source` as Codex names the file: the
-    absolute path through $CODEX_HOME as given (symlinks NOT resolved)."""
+    """The `hooks.state` key of one handler; `source` as Codex names the file (under
+    `codex_home_as_named`)."""
     return f"{source}:{event_label(event_name)}:{group_index}:{handler_index}"
 
 

@@ -138,6 +138,32 @@ def test_codex_computes_the_trust_hashes_and_keys_our_installer_records(
     assert codex_hooks.codex_hooks_problem(agent.codex_home, probe.command) is None
 
 
+@pytest.mark.parametrize("from_env", [True, False], ids=["CODEX_HOME", "default"])
+def test_trust_keys_name_codex_home_as_codex_does(
+    scenario: Scenario, tmp_path: Path, from_env: bool
+) -> None:
+    """A symlinked $CODEX_HOME is resolved in Codex's keys; a symlinked default ~/.codex
+    is not. codex_home_as_named gives the spelling that makes our trust count."""
+    real = tmp_path / "real-codex-home"
+    link = tmp_path / "linked-codex-home"
+    link.symlink_to(real)
+    agent = codex(scenario, steps(), env={"CODEX_HOME": str(link)} if from_env else None)
+    agent.codex_home.rename(real)  # the harness wrote its config under HOME/.codex
+    if not from_env:
+        agent.codex_home.symlink_to(real)
+    named = codex_hooks.codex_home_as_named(link if from_env else agent.codex_home,
+                                            from_env=from_env)
+    probe = Probe(tmp_path)
+    codex_hooks.install(named, probe.command)
+
+    listed, warnings = list_hooks(agent)
+
+    assert warnings == []
+    assert len(listed) == len(codex_hooks.OUR_HOOKS)
+    assert {h.trust_status for h in listed} == {"trusted"}
+    assert all(h.key.startswith(f"{named}/hooks.json:") for h in listed)
+
+
 def test_trusted_hooks_run_in_exec_and_untrusted_ones_do_not(
     scenario: Scenario, tmp_path: Path
 ) -> None:

@@ -282,3 +282,12 @@ def test_our_hooks_cover_the_delivery_events() -> None:
     events = {h.event for h in codex_hooks.OUR_HOOKS}
     assert events == {HookEvent.SESSION_START, HookEvent.USER_PROMPT_SUBMIT,
                       HookEvent.POST_TOOL_USE, HookEvent.STOP}
+
+
+def test_codex_home_from_env_is_named_resolved_the_default_as_is(tmp_path: Path) -> None:
+    real = tmp_path / "real"
+    real.mkdir()
+    link = tmp_path / "link"
+    link.symlink_to(real)
+    assert codex_hooks.codex_home_as_named(link, from_env=True) == real
+    assert codex_hooks.codex_home_as_named(link, from_env=False) == link

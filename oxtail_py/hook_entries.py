@@ -1,0 +1,58 @@
+"""Our entries in a client's hook config (Claude settings.json `hooks`, Codex hooks.json).
+
+Both clients use one shape: `{EventName: [{"matcher": ..., "hooks": [handler, ...]}]}`.
+An entry is ours when its command's first word is a file named `oxtail-hook`, whatever
+its directory (the state root may move), so every other hook stays exactly as it was.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from collections.abc import Mapping
+from typing import Any, Final
+
+HOOK_NAME: Final = "oxtail-hook"
+
+Hooks = dict[str, Any]  # parsed JSON: anything a user wrote may be there
+
+
+def is_ours(handler: object) -> bool:
+    if not isinstance(handler, Mapping) or not isinstance(handler.get("command"), str):
+        return False
+    try:
+        words = shlex.split(handler["command"])
+    except ValueError:
+        return False
+    return bool(words) and os.path.basename(words[0]) == HOOK_NAME
+
+
+def without_ours(hooks: Mapping[str, Any]) -> Hooks:
+    """`hooks` with every oxtail handler removed; a group left with no handler is
+    dropped, and so is an event left with no group (what was already empty stays)."""
+    cleaned: Hooks = {}
+    for event, groups in hooks.items():
+        if not isinstance(groups, list):
+            cleaned[event] = groups
+            continue
+        kept = []
+        for group in groups:
+            if isinstance(group, Mapping) and isinstance(group.get("hooks"), list):
+                inner = [h for h in group["hooks"] if not is_ours(h)]
+                if not inner and group["hooks"]:
+                    continue
+                group = {**group, "hooks": inner}
+            kept.append(group)
+        if kept or not groups:
+            cleaned[event] = kept
+    return cleaned
+
+
+def with_groups(hooks: Mapping[str, Any], groups: Mapping[str, dict[str, Any]]) -> Hooks:
+    """`hooks` without our old entries, then one group of ours appended per event (last,
+    so the position of every other group, which Codex's trust keys use, is unchanged)."""
+    merged = without_ours(hooks)
+    for event, group in groups.items():
+        existing = merged.get(event)
+        merged[event] = [*(existing if isinstance(existing, list) else []), group]
+    return merged

@@ -16,6 +16,7 @@ from oxtail_py.hooks_install import install
 from oxtail_py.layout import Layout
 from oxtail_py.mailbox import Mailbox
 from oxtail_py.messages import Message
+from oxtail_py.settings import Settings
 
 SID = "5f0c1d2e-3a4b-4c5d-8e9f-001122334455"
 
@@ -31,7 +32,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 @pytest.fixture
 def hook(layout: Layout, home: Path) -> Path:
-    install(layout)
+    install(Settings.from_env())
     return layout.root / "hooks" / "oxtail-hook"
 
 

@@ -78,7 +78,8 @@ def main() -> None:
                     "tool_name": "Bash",
                     "tool_input": {"command": "ls -la " + "x" * 300},
                     "tool_use_id": "toolu_1",
-                }
+                },
+                separators=(",", ":"),  # as the clients send it
             ).encode()
             box = Mailbox.open(layout, SID)
 

@@ -36,7 +36,8 @@ def hook(layout: Layout, home: Path) -> Path:
     return layout.root / "hooks" / "oxtail-hook"
 
 
-def payload(event: str, *, session_id: str = SID, **extra: Any) -> str:
+def payload(event: str, *, session_id: str = SID, compact: bool = True, **extra: Any) -> str:
+    """A hook payload as the clients write it: compact JSON, session_id first."""
     return json.dumps(
         {
             "session_id": session_id,
@@ -45,7 +46,8 @@ def payload(event: str, *, session_id: str = SID, **extra: Any) -> str:
             "hook_event_name": event,
             "permission_mode": "default",
             **extra,
-        }
+        },
+        separators=(",", ":") if compact else None,
     )
 
 

@@ -117,11 +117,13 @@ def _python_accepts(sid: str) -> bool:
     return True
 
 
+@pytest.mark.parametrize("compact", [True, False], ids=["client-json", "spaced-json"])
 @pytest.mark.parametrize("sid", IDS)
 def test_the_shell_accepts_exactly_the_session_ids_python_accepts(
-    layout: Layout, hook: Path, sid: str
+    layout: Layout, hook: Path, sid: str, compact: bool
 ) -> None:
-    body = json.dumps({"session_id": sid, "hook_event_name": "PreToolUse"}, ensure_ascii=False)
+    body = json.dumps({"session_id": sid, "hook_event_name": "PreToolUse"}, ensure_ascii=False,
+                      separators=(",", ":") if compact else None)
     proc = run_hook(hook, "pretooluse", body, env={"LC_ALL": "C.UTF-8"})
     assert (proc.returncode, proc.stdout) == (0, "")
     stamped = [p.name for p in layout.status_dir.iterdir()]

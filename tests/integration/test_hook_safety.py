@@ -177,6 +177,22 @@ def _without_root(extra: dict[str, str] | None = None) -> dict[str, str]:
     return {**env, **(extra or {})}
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        payload("PreToolUse", compact=False),
+        json.dumps({"hook_event_name": "PreToolUse", "cwd": "/tmp", "session_id": SID}),
+        json.dumps({"tool_input": {"text": '"session_id": "forged"'}, "session_id": SID}),
+    ],
+    ids=["spaced", "id-not-first", "forged-key-in-a-string-first"],
+)
+def test_a_payload_of_another_shape_still_finds_the_session(
+    layout: Layout, hook: Path, body: str
+) -> None:
+    send(layout, "found by the split")
+    assert "found by the split" in context(run_hook(hook, "pretooluse", body))
+
+
 def test_the_installed_root_reaches_the_helper_without_agentmail_home(
     layout: Layout, hook: Path, home: Path
 ) -> None:

@@ -27,10 +27,10 @@ from oxtail_py.client_paths import claude_settings_file
 from oxtail_py.config_edit import FileChange, apply, read_text
 from oxtail_py.errors import OxtailError
 from oxtail_py.fsio import atomic_write_bytes, ensure_tree, read_private
+from oxtail_py.hook_entries import HOOK_NAME, is_ours, with_groups, without_ours
 from oxtail_py.layout import Layout
 from oxtail_py.settings import Settings
 
-HOOK_NAME: Final = "oxtail-hook"
 CLIENT: Final = "claude"  # the hook's first argument: which client's payloads it reads
 ERRORS_LOG: Final = "errors.log"  # under hooks/: the helper's stderr
 VERSION_MARK: Final = "# oxtail-hooks-version: "
@@ -128,16 +128,6 @@ def installed_version(layout: Layout) -> str | None:
     return None
 
 
-def _is_ours(hook: Any) -> bool:
-    if not isinstance(hook, dict) or not isinstance(hook.get("command"), str):
-        return False
-    try:
-        words = shlex.split(hook["command"])
-    except ValueError:
-        return False
-    return bool(words) and os.path.basename(words[0]) == HOOK_NAME
-
-
 def _load_settings(path: Path) -> tuple[str | None, dict[str, Any]]:
     text = read_text(path)
     if text is None or not text.strip():
@@ -154,37 +144,20 @@ def _load_settings(path: Path) -> tuple[str | None, dict[str, Any]]:
     return text, data
 
 
-def _without_ours(hooks: dict[str, Any]) -> dict[str, Any]:
-    """hooks with every oxtail entry removed (and groups/events left empty dropped)."""
-    cleaned: dict[str, Any] = {}
-    for event, groups in hooks.items():
-        if not isinstance(groups, list):
-            cleaned[event] = groups
-            continue
-        kept_groups = []
-        for group in groups:
-            if isinstance(group, dict) and isinstance(group.get("hooks"), list):
-                inner = [h for h in group["hooks"] if not _is_ours(h)]
-                if not inner and len(group["hooks"]) > 0:
-                    continue
-                group = {**group, "hooks": inner}
-            kept_groups.append(group)
-        if kept_groups or not groups:
-            cleaned[event] = kept_groups
-    return cleaned
-
-
 def settings_with_hooks(data: dict[str, Any], command_base: str | None) -> dict[str, Any]:
-    hooks = _without_ours(dict(data.get("hooks", {})))
-    if command_base is not None:
+    """`data` with our entries replaced (`command_base` None: removed); the rest kept."""
+    existing = data.get("hooks", {})
+    if command_base is None:
+        hooks = without_ours(existing)
+    else:
+        groups: dict[str, dict[str, Any]] = {}
         for event, (arg, matcher, timeout) in EVENTS.items():
-            group: dict[str, Any] = {}
-            if matcher is not None:
-                group["matcher"] = matcher
+            group: dict[str, Any] = {} if matcher is None else {"matcher": matcher}
             group["hooks"] = [
                 {"type": "command", "command": f"{command_base} {arg}", "timeout": timeout}
             ]
-            hooks.setdefault(event, []).append(group)
+            groups[event] = group
+        hooks = with_groups(existing, groups)
     result = dict(data)
     if hooks:
         result["hooks"] = hooks
@@ -249,7 +222,7 @@ def hooks_problem(settings: Settings) -> str | None:
     except SettingsError as exc:
         return str(exc)
     groups = data.get("hooks", {}).get("PreToolUse", [])
-    if not any(_is_ours(h) for g in groups if isinstance(g, dict) for h in g.get("hooks", [])):
+    if not any(is_ours(h) for g in groups if isinstance(g, dict) for h in g.get("hooks", [])):
         return (
             f"{claude_settings_file(settings)} has no oxtail hook entries: "
             "run `oxtail-py install-hook`"

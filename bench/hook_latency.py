@@ -21,6 +21,7 @@ from oxtail_py.layout import Layout
 from oxtail_py.mailbox import Mailbox
 from oxtail_py.messages import Message
 from oxtail_py.registry import ClientInfo, Registry, SessionEntry
+from oxtail_py.settings import Settings
 
 SID = "5f0c1d2e-3a4b-4c5d-8e9f-001122334455"
 
@@ -53,7 +54,7 @@ def main() -> None:
         env = {**os.environ, "HOME": str(home), "AGENTMAIL_HOME": str(root)}
         os.environ.update(HOME=str(home), AGENTMAIL_HOME=str(root))
         layout = Layout(root)
-        install(layout)
+        install(Settings.from_env())
         hook = root / "hooks" / "oxtail-hook"
         sleepers = [subprocess.Popen(["sleep", "600"]) for _ in range(100)]
         try:
@@ -77,7 +78,8 @@ def main() -> None:
                     "tool_name": "Bash",
                     "tool_input": {"command": "ls -la " + "x" * 300},
                     "tool_use_id": "toolu_1",
-                }
+                },
+                separators=(",", ":"),  # as the clients send it
             ).encode()
             box = Mailbox.open(layout, SID)
 

@@ -60,20 +60,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     from oxtail_py.layout import Layout
     from oxtail_py.settings import Settings
 
-    layout = Layout(Settings.from_env().root)
+    settings = Settings.from_env()  # the one read of the environment for this command
+    layout = Layout(settings.root)
     try:
         if args.command == "install-hook":
             from oxtail_py.hooks_install import install
 
-            _report(install(layout, dry_run=args.dry_run), args.dry_run)
+            _report(install(settings, dry_run=args.dry_run), args.dry_run)
         elif args.command == "uninstall-hook":
             from oxtail_py.hooks_install import uninstall
 
-            _report(uninstall(layout, dry_run=args.dry_run), args.dry_run)
+            _report(uninstall(settings, dry_run=args.dry_run), args.dry_run)
         elif args.command == "setup":
             from oxtail_py.client_setup import prerequisites, setup
 
-            _report(setup(layout, dry_run=args.dry_run), args.dry_run)
+            _report(setup(settings, dry_run=args.dry_run), args.dry_run)
             for tool in prerequisites():
                 state = f"{tool.version or 'version unknown'} ({tool.path})" if tool.path else (
                     "NOT FOUND on PATH"

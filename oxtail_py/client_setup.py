@@ -18,12 +18,17 @@ from typing import Any, Final
 import tomlkit
 import tomlkit.exceptions
 
-from oxtail_py.client_paths import claude_config_dir, claude_json, codex_home
+from oxtail_py.client_paths import (
+    claude_commands_dir,
+    claude_user_config,
+    codex_config_file,
+    codex_skills_dir,
+)
 from oxtail_py.config_edit import FileChange, apply, read_text
 from oxtail_py.errors import OxtailError
 from oxtail_py.hooks_install import install as install_hooks
 from oxtail_py.hooks_install import packaged
-from oxtail_py.layout import Layout
+from oxtail_py.settings import Settings
 
 SERVER_NAME: Final = "oxtail"
 
@@ -36,14 +41,15 @@ def server_command() -> tuple[str, list[str]]:
     return sys.executable, ["-m", "oxtail_py", "serve"]
 
 
-def _server_env(root: Path) -> dict[str, str]:
+def _server_env(settings: Settings) -> dict[str, str]:
     """AGENTMAIL_HOME only when it is not the default: the clients must agree with us."""
-    return {"AGENTMAIL_HOME": str(root)} if root != Path.home() / ".agentmail" else {}
+    default = settings.home / ".agentmail"
+    return {"AGENTMAIL_HOME": str(settings.root)} if settings.root != default else {}
 
 
-def register_claude(root: Path, *, dry_run: bool) -> FileChange:
+def register_claude(settings: Settings, *, dry_run: bool) -> FileChange:
     """User-scope MCP server: `mcpServers.oxtail` in ~/.claude.json (all keys kept)."""
-    path = claude_json()
+    path = claude_user_config(settings)
     old = read_text(path)
     try:
         data: Any = json.loads(old) if old and old.strip() else {}
@@ -54,7 +60,7 @@ def register_claude(root: Path, *, dry_run: bool) -> FileChange:
         raise ConfigError(f"{path}: expected a JSON object; unchanged")
     command, args = server_command()
     entry: dict[str, Any] = {"type": "stdio", "command": command, "args": args}
-    if env := _server_env(root):
+    if env := _server_env(settings):
         entry["env"] = env
     servers = data.get("mcpServers")
     data["mcpServers"] = {**(servers if isinstance(servers, dict) else {}), SERVER_NAME: entry}
@@ -62,9 +68,9 @@ def register_claude(root: Path, *, dry_run: bool) -> FileChange:
                  dry_run=dry_run)
 
 
-def register_codex(root: Path, *, dry_run: bool) -> FileChange:
+def register_codex(settings: Settings, *, dry_run: bool) -> FileChange:
     """`[mcp_servers.oxtail]` in config.toml, edited with tomlkit (comments survive)."""
-    path = codex_home() / "config.toml"
+    path = codex_config_file(settings)
     old = read_text(path)
     try:
         doc = tomlkit.parse(old or "")
@@ -76,7 +82,7 @@ def register_codex(root: Path, *, dry_run: bool) -> FileChange:
     table["args"] = args
     # Codex starts the model before a slow server is up unless told to wait for it.
     table["required"] = True
-    if env := _server_env(root):
+    if env := _server_env(settings):
         table["env"] = env
     servers = doc.get("mcp_servers")
     if servers is None:
@@ -95,12 +101,12 @@ def _copy_tree(source: Path, target: Path, *, dry_run: bool) -> list[FileChange]
     return changes
 
 
-def install_integrations(*, dry_run: bool) -> list[FileChange]:
+def install_integrations(settings: Settings, *, dry_run: bool) -> list[FileChange]:
     skill = packaged("integrations/codex/oxtail-join")
     command = packaged("integrations/claude/commands")
     return [
-        *_copy_tree(skill, codex_home() / "skills" / "oxtail-join", dry_run=dry_run),
-        *_copy_tree(command, claude_config_dir() / "commands", dry_run=dry_run),
+        *_copy_tree(skill, codex_skills_dir(settings) / "oxtail-join", dry_run=dry_run),
+        *_copy_tree(command, claude_commands_dir(settings), dry_run=dry_run),
     ]
 
 
@@ -126,10 +132,10 @@ def prerequisites() -> list[Prerequisite]:
     return found
 
 
-def setup(layout: Layout, *, dry_run: bool) -> list[FileChange]:
+def setup(settings: Settings, *, dry_run: bool) -> list[FileChange]:
     return [
-        register_claude(layout.root, dry_run=dry_run),
-        register_codex(layout.root, dry_run=dry_run),
-        *install_hooks(layout, dry_run=dry_run),
-        *install_integrations(dry_run=dry_run),
+        register_claude(settings, dry_run=dry_run),
+        register_codex(settings, dry_run=dry_run),
+        *install_hooks(settings, dry_run=dry_run),
+        *install_integrations(settings, dry_run=dry_run),
     ]

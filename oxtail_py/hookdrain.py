@@ -1,9 +1,11 @@
-"""What the shell hooks run when there is mail (or at SessionStart). Never imports mcp.
+"""What the shell hook runs when there is mail (or at SessionStart). Never imports mcp.
 
-    python -m oxtail_py.hookdrain pretooluse|userpromptsubmit SESSION_ID
-    python -m oxtail_py.hookdrain stop SESSION_ID
-    python -m oxtail_py.hookdrain sessionstart        (payload on stdin)
+    HELPER --root ROOT [--client claude] pretooluse|userpromptsubmit|stop SESSION_ID
+    HELPER --root ROOT [--client claude] sessionstart        (payload on stdin)
 
+HELPER is the rendered hook's `python -I -c ...` (isolated mode, the package loaded from
+the directory it was installed from: see hooks/oxtail-hook). ROOT is the state root the
+shell looked at; the helper drains exactly that root and never derives its own.
 Prints the hook's JSON output on stdout. Fails open: any error is logged to
 stderr, nothing is printed, the exit code is 0, and the mail stays in the inbox
 for the next path (the next tool call, read_my_messages).
@@ -14,10 +16,13 @@ from __future__ import annotations
 import json
 import os
 import sys
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Final
 
+from oxtail_py.errors import InvalidSessionIdError
 from oxtail_py.fsio import atomic_write_json, ensure_tree
-from oxtail_py.layout import SESSION_ID_RE, Layout
+from oxtail_py.layout import Layout, validate_session_id
 from oxtail_py.mailbox import Mailbox
 from oxtail_py.messages import Message
 from oxtail_py.settings import Settings
@@ -97,7 +102,7 @@ def deliver(layout: Layout, session_id: str, event: str) -> dict[str, Any] | Non
 def session_start(layout: Layout, payload: dict[str, Any]) -> None:
     """Drop this session's identity for the MCP server under the same client process."""
     sid = payload.get("session_id")
-    if not isinstance(sid, str) or not SESSION_ID_RE.fullmatch(sid):
+    if not isinstance(sid, str) or not _is_session_id(sid):
         return
     from oxtail_py.identity import detect_client  # psutil: only SessionStart pays for it
 
@@ -118,18 +123,76 @@ def session_start(layout: Layout, payload: dict[str, Any]) -> None:
     )
 
 
+CLIENTS: Final = ("claude",)  # the codex hooks add theirs here
+DRAIN_EVENTS: Final = ("pretooluse", "userpromptsubmit", "stop")
+SESSION_START: Final = "sessionstart"
+# A SessionStart payload is a few hundred bytes; more is not a client's.
+MAX_PAYLOAD_BYTES: Final = 1 << 20
+
+
+class UsageError(ValueError):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class HookCall:
+    root: Path | None  # None: an older hook that did not pass it (Settings decides)
+    client: str
+    event: str
+    session_id: str | None  # the drain events' id; SessionStart reads its payload
+
+
+def _is_session_id(value: str) -> bool:
+    try:
+        validate_session_id(value)
+    except InvalidSessionIdError:
+        return False
+    return True
+
+
+def parse_args(argv: list[str]) -> HookCall:
+    """`[--root ROOT] [--client NAME] EVENT [SESSION_ID]`, strictly (no argparse: the
+    helper starts on a tool call and argparse costs milliseconds to import)."""
+    root: Path | None = None
+    client = "claude"
+    rest = list(argv)
+    while rest and rest[0] in ("--root", "--client"):
+        if len(rest) < 2:
+            raise UsageError(f"{rest[0]} needs a value")
+        flag, value, rest = rest[0], rest[1], rest[2:]
+        if flag == "--root":
+            if not os.path.isabs(value):
+                raise UsageError(f"--root must be an absolute path, not {value!r}")
+            root = Path(value)
+        else:
+            client = value
+    if client not in CLIENTS:
+        raise UsageError(f"unknown client {client!r}; expected one of {CLIENTS}")
+    if not rest:
+        raise UsageError("missing EVENT")
+    event, rest = rest[0], rest[1:]
+    if event == SESSION_START and not rest:
+        return HookCall(root, client, event, None)
+    if event in DRAIN_EVENTS and len(rest) == 1:
+        if not _is_session_id(rest[0]):
+            raise UsageError(f"invalid session id {rest[0]!r}")
+        return HookCall(root, client, event, rest[0])
+    raise UsageError(f"unexpected arguments {argv!r}")
+
+
 def main(argv: list[str]) -> int:
     try:
-        layout = Layout(Settings.from_env().root)
-        event = argv[0]
-        if event == "sessionstart":
-            data = json.loads(sys.stdin.read() or "{}")
+        call = parse_args(argv)
+        layout = Layout(call.root if call.root is not None else Settings.from_env().root)
+        if call.session_id is None:
+            raw = sys.stdin.buffer.read(MAX_PAYLOAD_BYTES + 1)
+            if len(raw) > MAX_PAYLOAD_BYTES:
+                raise UsageError(f"SessionStart payload over {MAX_PAYLOAD_BYTES} bytes; ignored")
+            data = json.loads(raw or b"{}")
             if isinstance(data, dict):
                 session_start(layout, data)
-        elif event in ("pretooluse", "userpromptsubmit", "stop"):
-            session_id = argv[1]
-            if SESSION_ID_RE.fullmatch(session_id):
-                deliver(layout, session_id, event)
+        else:
+            deliver(layout, call.session_id, call.event)
     except Exception as exc:  # fail open: a hook must never break the agent's turn
         print(f"oxtail hook: {type(exc).__name__}: {exc}", file=sys.stderr)
     return 0

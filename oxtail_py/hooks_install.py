@@ -1,8 +1,10 @@
 """`oxtail-py install-hook` / `uninstall-hook`: the Claude Code hooks.
 
-Copies hooks/oxtail-hook under the state root (interpreter, state root and
-version filled in) and adds one entry per event to ~/.claude/settings.json.
-Our entries are recognised by their command (`.../oxtail-hook <event>`), so every
+Renders hooks/oxtail-hook under the state root and adds one entry per event to
+~/.claude/settings.json. The template's @NAME@ placeholders are filled from
+oxtail_py.layout (every name under the root, the session id's shape) and from the
+installing interpreter and package, so the shell never spells a path by hand.
+Our entries are recognised by their command (`.../oxtail-hook ...`), so every
 other hook and key in the file stays exactly as it was.
 """
 
@@ -10,21 +12,32 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shlex
 import sys
+from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
 from typing import Any, Final
 
+import oxtail_py
 from oxtail_py import __version__
-from oxtail_py.client_paths import claude_config_dir
+from oxtail_py import layout as on_disk
+from oxtail_py.client_paths import claude_settings_file
 from oxtail_py.config_edit import FileChange, apply, read_text
 from oxtail_py.errors import OxtailError
-from oxtail_py.fsio import atomic_write_bytes, ensure_tree
+from oxtail_py.fsio import atomic_write_bytes, ensure_tree, read_private
+from oxtail_py.hook_entries import HOOK_NAME, is_ours, with_groups, without_ours
 from oxtail_py.layout import Layout
+from oxtail_py.settings import Settings
 
-HOOK_NAME: Final = "oxtail-hook"
+CLIENT: Final = "claude"  # the hook's first argument: which client's payloads it reads
+ERRORS_LOG: Final = "errors.log"  # under hooks/: the helper's stderr
 VERSION_MARK: Final = "# oxtail-hooks-version: "
+MAX_SCRIPT_BYTES: Final = 1 << 16
+_PLACEHOLDER: Final = re.compile(r"@[A-Z_]+@")
+# Names that go into the script unquoted must be plain words.
+_PLAIN_NAME: Final = re.compile(r"[A-Za-z0-9._-]+")
 # event name in settings.json -> (argument, matcher or None, timeout seconds)
 EVENTS: Final = {
     "PreToolUse": ("pretooluse", "*", 5),
@@ -46,38 +59,73 @@ def packaged(relative: str) -> Path:
     return Path(__file__).resolve().parent.parent / relative
 
 
+def hook_placeholders(root: Path) -> dict[str, str]:
+    """Every @NAME@ of the template and its shell text. Names come from layout.py."""
+    names = {
+        "STATUS": on_disk.STATUS,
+        "MAILBOXES": on_disk.MAILBOXES,
+        "INBOX": on_disk.INBOX,
+        "CLAIM_PREFIX": on_disk.CLAIM_PREFIX,
+        "HOOKS": on_disk.HOOKS,
+        "ERRORS_LOG": ERRORS_LOG,
+        "PID_BOX_PREFIX": on_disk.PID_BOX_PREFIX,
+    }
+    for value in names.values():
+        if not _PLAIN_NAME.fullmatch(value):
+            raise ValueError(f"layout name {value!r} cannot go into the hook unquoted")
+    # Bracket expressions list every byte (no ranges: they depend on the locale); a '-'
+    # is literal only last.
+    for chars in (on_disk.SESSION_ID_FIRST_CHARS, on_disk.SESSION_ID_CHARS):
+        if not re.fullmatch(r"[A-Za-z0-9_]*-?", chars):
+            raise ValueError(f"session id alphabet {chars!r} cannot go into a bracket expression")
+    return {
+        **names,
+        "VERSION": __version__,
+        "ROOT": shlex.quote(str(root)),
+        "PYTHON": shlex.quote(sys.executable),
+        # The package directory this interpreter imports right now: the helper loads
+        # it from there, so it needs neither the cwd nor PYTHONPATH (it runs with -I).
+        "PACKAGE": shlex.quote(str(Path(oxtail_py.__file__).resolve().parent)),
+        "SID_FIRST_CHARS": on_disk.SESSION_ID_FIRST_CHARS,
+        "SID_CHARS": on_disk.SESSION_ID_CHARS,
+        "SID_MAX": str(on_disk.SESSION_ID_MAX),
+    }
+
+
+def render(template: str, values: Mapping[str, str]) -> str:
+    """Fill every @NAME@; a placeholder with no value, or a value with no placeholder,
+    is a drift between the template and this module and fails the install."""
+    used = set(_PLACEHOLDER.findall(template))
+    wanted = {f"@{name}@" for name in values}
+    if used != wanted:
+        raise ValueError(
+            f"hook template and renderer disagree: unfilled {sorted(used - wanted)}, "
+            f"unused {sorted(wanted - used)}"
+        )
+    return _PLACEHOLDER.sub(lambda m: values[m.group(0)[1:-1]], template)
+
+
+def hook_template() -> str:
+    return packaged(f"hooks/{HOOK_NAME}").read_text(encoding="utf-8")
+
+
 def rendered_hook(layout: Layout) -> str:
-    template = packaged(f"hooks/{HOOK_NAME}").read_text(encoding="utf-8")
-    return (
-        template.replace("@VERSION@", __version__)
-        .replace("@ROOT@", shlex.quote(str(layout.root)))
-        .replace("@PYTHON@", shlex.quote(sys.executable))
-    )
+    return render(hook_template(), hook_placeholders(layout.root))
 
 
 def hook_path(layout: Layout) -> Path:
-    return layout.root / "hooks" / HOOK_NAME
+    return layout.hooks_dir / HOOK_NAME
 
 
 def installed_version(layout: Layout) -> str | None:
-    try:
-        text = hook_path(layout).read_text(encoding="utf-8")
-    except OSError:
+    try:  # no-follow, no FIFO: the server asks this at start and must not hang
+        text = read_private(hook_path(layout), max_bytes=MAX_SCRIPT_BYTES).decode("utf-8")
+    except (OSError, OxtailError, UnicodeDecodeError):
         return None
     for line in text.splitlines()[:5]:
         if line.startswith(VERSION_MARK):
             return line[len(VERSION_MARK) :].strip()
     return None
-
-
-def _is_ours(hook: Any) -> bool:
-    if not isinstance(hook, dict) or not isinstance(hook.get("command"), str):
-        return False
-    try:
-        words = shlex.split(hook["command"])
-    except ValueError:
-        return False
-    return bool(words) and os.path.basename(words[0]) == HOOK_NAME
 
 
 def _load_settings(path: Path) -> tuple[str | None, dict[str, Any]]:
@@ -96,37 +144,20 @@ def _load_settings(path: Path) -> tuple[str | None, dict[str, Any]]:
     return text, data
 
 
-def _without_ours(hooks: dict[str, Any]) -> dict[str, Any]:
-    """hooks with every oxtail entry removed (and groups/events left empty dropped)."""
-    cleaned: dict[str, Any] = {}
-    for event, groups in hooks.items():
-        if not isinstance(groups, list):
-            cleaned[event] = groups
-            continue
-        kept_groups = []
-        for group in groups:
-            if isinstance(group, dict) and isinstance(group.get("hooks"), list):
-                inner = [h for h in group["hooks"] if not _is_ours(h)]
-                if not inner and len(group["hooks"]) > 0:
-                    continue
-                group = {**group, "hooks": inner}
-            kept_groups.append(group)
-        if kept_groups or not groups:
-            cleaned[event] = kept_groups
-    return cleaned
-
-
 def settings_with_hooks(data: dict[str, Any], command_base: str | None) -> dict[str, Any]:
-    hooks = _without_ours(dict(data.get("hooks", {})))
-    if command_base is not None:
+    """`data` with our entries replaced (`command_base` None: removed); the rest kept."""
+    existing = data.get("hooks", {})
+    if command_base is None:
+        hooks = without_ours(existing)
+    else:
+        groups: dict[str, dict[str, Any]] = {}
         for event, (arg, matcher, timeout) in EVENTS.items():
-            group: dict[str, Any] = {}
-            if matcher is not None:
-                group["matcher"] = matcher
+            group: dict[str, Any] = {} if matcher is None else {"matcher": matcher}
             group["hooks"] = [
                 {"type": "command", "command": f"{command_base} {arg}", "timeout": timeout}
             ]
-            hooks.setdefault(event, []).append(group)
+            groups[event] = group
+        hooks = with_groups(existing, groups)
     result = dict(data)
     if hooks:
         result["hooks"] = hooks
@@ -139,30 +170,35 @@ def _dump(data: dict[str, Any]) -> str:
     return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
 
 
-def install(layout: Layout, *, dry_run: bool = False) -> list[FileChange]:
-    settings = claude_config_dir() / "settings.json"
-    old_text, data = _load_settings(settings)
+def install(settings: Settings, *, dry_run: bool = False) -> list[FileChange]:
+    layout = Layout(settings.root)
+    settings_file = claude_settings_file(settings)
+    old_text, data = _load_settings(settings_file)
     script = hook_path(layout)
     new_script = rendered_hook(layout)
-    changes = [apply(settings, old_text, _dump(settings_with_hooks(data, shlex.quote(str(script)))),
+    command_base = f"{shlex.quote(str(script))} {CLIENT}"
+    changes = [apply(settings_file, old_text, _dump(settings_with_hooks(data, command_base)),
                      dry_run=dry_run)]
     old_script = read_text(script)
     if old_script != new_script:
         if not dry_run:
-            for sub in ("hooks", "status", "mailboxes"):
-                ensure_tree(layout.root, layout.root / sub)
+            for directory in (layout.hooks_dir, layout.status_dir, layout.mailboxes_dir):
+                ensure_tree(layout.root, directory)
             atomic_write_bytes(script, new_script.encode("utf-8"))
             os.chmod(script, 0o700)
         changes.append(FileChange(script, True, "(hook script written)", None))
     return changes
 
 
-def uninstall(layout: Layout, *, dry_run: bool = False) -> list[FileChange]:
-    settings = claude_config_dir() / "settings.json"
-    old_text, data = _load_settings(settings)
+def uninstall(settings: Settings, *, dry_run: bool = False) -> list[FileChange]:
+    layout = Layout(settings.root)
+    settings_file = claude_settings_file(settings)
+    old_text, data = _load_settings(settings_file)
     if old_text is None:
         return []
-    changes = [apply(settings, old_text, _dump(settings_with_hooks(data, None)), dry_run=dry_run)]
+    changes = [
+        apply(settings_file, old_text, _dump(settings_with_hooks(data, None)), dry_run=dry_run)
+    ]
     script = hook_path(layout)
     if script.exists():
         if not dry_run:
@@ -171,9 +207,9 @@ def uninstall(layout: Layout, *, dry_run: bool = False) -> list[FileChange]:
     return changes
 
 
-def hooks_problem(layout: Layout) -> str | None:
+def hooks_problem(settings: Settings) -> str | None:
     """Why a Claude session of this server would miss mid-turn delivery, or None."""
-    version = installed_version(layout)
+    version = installed_version(Layout(settings.root))
     if version is None:
         return "oxtail hooks are not installed: run `oxtail-py install-hook` (or `oxtail-py setup`)"
     if version != __version__:
@@ -182,10 +218,13 @@ def hooks_problem(layout: Layout) -> str | None:
             "run `oxtail-py install-hook` to update them"
         )
     try:
-        _, data = _load_settings(claude_config_dir() / "settings.json")
+        _, data = _load_settings(claude_settings_file(settings))
     except SettingsError as exc:
         return str(exc)
     groups = data.get("hooks", {}).get("PreToolUse", [])
-    if not any(_is_ours(h) for g in groups if isinstance(g, dict) for h in g.get("hooks", [])):
-        return "~/.claude/settings.json has no oxtail hook entries: run `oxtail-py install-hook`"
+    if not any(is_ours(h) for g in groups if isinstance(g, dict) for h in g.get("hooks", [])):
+        return (
+            f"{claude_settings_file(settings)} has no oxtail hook entries: "
+            "run `oxtail-py install-hook`"
+        )
     return None

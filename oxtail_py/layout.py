@@ -26,6 +26,7 @@ writing files is fsio.py's job (0700/0600, symlinks and FIFOs refused).
 from __future__ import annotations
 
 import re
+import string
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -45,8 +46,15 @@ CLAIM_PREFIX: Final = "claim."
 
 # Shapes we accept before using a value in a path. Session ids from the clients
 # are UUIDs; we allow any short token of this alphabet (no dots: no `..`).
+# The alphabets are spelled out (not ranges) so the shell hook, rendered from them,
+# matches exactly these bytes in any locale.
 SESSION_ID_MAX: Final = 128
-SESSION_ID_RE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
+SESSION_ID_FIRST_CHARS: Final = string.ascii_letters + string.digits
+SESSION_ID_CHARS: Final = SESSION_ID_FIRST_CHARS + "_-"
+SESSION_ID_RE: Final = re.compile(
+    f"[{re.escape(SESSION_ID_FIRST_CHARS)}]"
+    f"[{re.escape(SESSION_ID_CHARS)}]{{0,{SESSION_ID_MAX - 1}}}"
+)
 PID_BOX_PREFIX: Final = "pid-"
 _PID_BOX_RE: Final = re.compile(r"pid-[0-9]+-[0-9]+\.[0-9]{2}")
 

@@ -503,7 +503,7 @@ def serve() -> None:
     agent.start()
     unregister_on_exit(agent.registry, agent.me)
     if agent.client is not None and agent.client.type == CLAUDE:
-        problem = hooks_problem(agent.layout)
+        problem = hooks_problem(settings)
         if problem:  # once, at start: mail still arrives via read_my_messages
             log.warning("%s", problem)
     for box in agent.my_mailboxes():

@@ -3,100 +3,25 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from oxtail_py.hooks_install import install
 from oxtail_py.layout import Layout
 from oxtail_py.mailbox import Mailbox
-from oxtail_py.messages import Message
+from tests.integration.hookkit import SID, home, hook, run_hook, send, spy_python
+from tests.integration.hookkit import context as _context
+from tests.integration.hookkit import payload as _payload
 
-SID = "5f0c1d2e-3a4b-4c5d-8e9f-001122334455"
-
-
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    home = tmp_path / "home"
-    home.mkdir()
-    monkeypatch.setenv("HOME", str(home))
-    monkeypatch.delenv("CLAUDE_CONFIG_DIR", raising=False)
-    return home
-
-
-@pytest.fixture
-def hook(layout: Layout, home: Path) -> Path:
-    install(layout)
-    return layout.root / "hooks" / "oxtail-hook"
-
-
-def _payload(event: str, **extra: Any) -> str:
-    return json.dumps(
-        {
-            "session_id": SID,
-            "transcript_path": "/tmp/t.jsonl",
-            "cwd": "/tmp",
-            "hook_event_name": event,
-            "permission_mode": "default",
-            **extra,
-        }
-    )
-
-
-def run_hook(
-    hook: Path,
-    event: str,
-    stdin: str,
-    *,
-    env: dict[str, str] | None = None,
-    script: Path | None = None,
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(script or hook), event],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env={**os.environ, **(env or {})},
-        timeout=30,
-    )
-
-
-def _send(layout: Layout, body: str, **kw: Any) -> Message:
-    msg = Message.create(body, from_session_id="peer-session-1", **kw)
-    Mailbox.open(layout, SID).enqueue(msg)
-    return msg
-
-
-def _context(proc: subprocess.CompletedProcess[str]) -> str:
-    assert proc.returncode == 0, proc.stderr
-    out = json.loads(proc.stdout)
-    assert out["hookSpecificOutput"]["hookEventName"] == "PreToolUse"
-    return str(out["hookSpecificOutput"]["additionalContext"])
-
-
-def _spy_python(tmp_path: Path, hook: Path) -> tuple[Path, Path]:
-    """A copy of the hook whose interpreter is a spy recording each start."""
-    record = tmp_path / "python-started"
-    spy = tmp_path / "spy-python"
-    spy.write_text(f'#!/bin/sh\necho started >> {record}\nexec {sys.executable} "$@"\n')
-    spy.chmod(0o755)
-    text = hook.read_text().replace(f"py={sys.executable}", f"py={spy}")
-    assert text != hook.read_text()
-    copy = tmp_path / "oxtail-hook"
-    copy.write_text(text)
-    copy.chmod(0o755)
-    return copy, record
-
+__all__ = ["home", "hook"]  # fixtures
 
 def test_empty_inbox_path_starts_no_python_and_needs_only_cat(
     layout: Layout, hook: Path, tmp_path: Path
 ) -> None:
-    script, record = _spy_python(tmp_path, hook)
+    script, record = spy_python(tmp_path, hook)
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     (bin_dir / "cat").symlink_to(shutil.which("cat") or "/bin/cat")
@@ -111,7 +36,7 @@ def test_empty_inbox_path_starts_no_python_and_needs_only_cat(
     assert not record.exists(), "python was started on the empty-inbox path"
     assert (layout.root / "status" / SID).read_text() == "busy"
     # with mail the same script does start the helper
-    _send(layout, "now there is mail")
+    send(layout, "now there is mail")
     proc = run_hook(hook, "pretooluse", _payload("PreToolUse"), script=script)
     assert "now there is mail" in _context(proc)
     assert record.read_text() == "started\n"
@@ -120,7 +45,7 @@ def test_empty_inbox_path_starts_no_python_and_needs_only_cat(
 def test_one_message_is_delivered_as_additional_context_with_its_ids(
     layout: Layout, hook: Path
 ) -> None:
-    msg = _send(layout, "the build is green again", expects_reply=True)
+    msg = send(layout, "the build is green again", expects_reply=True)
     text = _context(run_hook(hook, "pretooluse", _payload("PreToolUse", tool_name="Bash")))
     assert f"message_id={msg.id}" in text and "from_session_id=peer-session-1" in text
     assert f"request_id={msg.id}" in text and "the build is green again" in text
@@ -133,7 +58,7 @@ def test_one_message_is_delivered_as_additional_context_with_its_ids(
 def test_a_burst_over_the_budget_delivers_what_fits_and_keeps_the_rest_in_order(
     layout: Layout, hook: Path
 ) -> None:
-    sent = [_send(layout, f"part {i} " + "z" * 6000) for i in range(5)]
+    sent = [send(layout, f"part {i} " + "z" * 6000) for i in range(5)]
     text = _context(run_hook(hook, "pretooluse", _payload("PreToolUse")))
     assert "2 messages" in text and "3 more message(s) did not fit" in text
     for msg in sent[2:]:
@@ -143,7 +68,7 @@ def test_a_burst_over_the_budget_delivers_what_fits_and_keeps_the_rest_in_order(
 
 
 def test_a_subagents_tool_call_is_skipped_entirely(layout: Layout, hook: Path) -> None:
-    _send(layout, "for the main agent")
+    send(layout, "for the main agent")
     proc = run_hook(
         hook, "pretooluse", _payload("PreToolUse", agent_id="agent-7", agent_type="general-purpose")
     )
@@ -168,14 +93,14 @@ def test_a_subagents_tool_call_is_skipped_entirely(layout: Layout, hook: Path) -
     ],
 )
 def test_malformed_stdin_exits_0_silently(layout: Layout, hook: Path, stdin: str) -> None:
-    _send(layout, "stays")
+    send(layout, "stays")
     proc = run_hook(hook, "pretooluse", stdin)
     assert (proc.returncode, proc.stdout, proc.stderr) == (0, "", "")
     assert Mailbox.open(layout, SID).pending_count() == 1
 
 
 def test_a_locked_mailbox_fails_open_and_the_mail_waits(layout: Layout, hook: Path) -> None:
-    _send(layout, "waits for the next call")
+    send(layout, "waits for the next call")
     box = Mailbox.open(layout, SID)
     holder = subprocess.Popen(
         [
@@ -202,7 +127,7 @@ def test_a_locked_mailbox_fails_open_and_the_mail_waits(layout: Layout, hook: Pa
 
 
 def test_a_missing_helper_fails_open(layout: Layout, hook: Path, tmp_path: Path) -> None:
-    _send(layout, "undeliverable for now")
+    send(layout, "undeliverable for now")
     broken = tmp_path / "oxtail-hook"
     broken.write_text(hook.read_text().replace(f"py={sys.executable}", "py=/nonexistent/python3"))
     broken.chmod(0o755)
@@ -215,11 +140,11 @@ def test_stop_blocks_once_with_mail_and_never_loops(layout: Layout, hook: Path) 
     status = layout.root / "status" / SID
     proc = run_hook(hook, "stop", _payload("Stop", stop_hook_active=False))
     assert (proc.returncode, proc.stdout) == (0, "") and status.read_text() == "idle"
-    _send(layout, "answer me before you go idle")
+    send(layout, "answer me before you go idle")
     proc = run_hook(hook, "stop", _payload("Stop", stop_hook_active=False))
     out = json.loads(proc.stdout)
     assert out["decision"] == "block" and "answer me before you go idle" in out["reason"]
-    _send(layout, "another one")
+    send(layout, "another one")
     proc = run_hook(hook, "stop", _payload("Stop", stop_hook_active=True))
     assert (proc.returncode, proc.stdout) == (0, "") and status.read_text() == "idle"
     assert Mailbox.open(layout, SID).pending_count() == 1
@@ -229,7 +154,7 @@ def test_user_prompt_submit_marks_busy_and_delivers(layout: Layout, hook: Path) 
     proc = run_hook(hook, "userpromptsubmit", _payload("UserPromptSubmit", prompt="hi"))
     assert (proc.returncode, proc.stdout) == (0, "")
     assert (layout.root / "status" / SID).read_text() == "busy"
-    _send(layout, "context for the new turn")
+    send(layout, "context for the new turn")
     out = json.loads(run_hook(hook, "userpromptsubmit", _payload("UserPromptSubmit")).stdout)
     assert out["hookSpecificOutput"]["hookEventName"] == "UserPromptSubmit"
     assert "context for the new turn" in out["hookSpecificOutput"]["additionalContext"]

@@ -68,7 +68,9 @@ def test_install_keeps_third_party_hooks_and_keys_and_is_idempotent(env: dict[st
     pre = data["hooks"]["PreToolUse"]
     assert pre[0] == THIRD_PARTY["hooks"]["PreToolUse"][0]
     ours = pre[1]["hooks"][0]
-    assert pre[1]["matcher"] == "*" and ours["command"].endswith("/hooks/oxtail-hook pretooluse")
+    assert pre[1]["matcher"] == "*" and ours["command"].endswith(
+        "/hooks/oxtail-hook claude pretooluse"
+    )
     assert ours["timeout"] == 5
     for event in ("Stop", "UserPromptSubmit", "SessionStart"):
         assert len(data["hooks"][event]) == 1
@@ -96,7 +98,8 @@ def test_dry_run_prints_the_diff_and_changes_nothing(env: dict[str, str]) -> Non
     settings.write_text(json.dumps(THIRD_PARTY))
     out = cli(env, "install-hook", "--dry-run")
     assert out.returncode == 0 and "would change" in out.stdout
-    assert '+            "command": ' in out.stdout and "oxtail-hook pretooluse" in out.stdout
+    assert '+            "command": ' in out.stdout
+    assert "oxtail-hook claude pretooluse" in out.stdout
     assert json.loads(settings.read_text()) == THIRD_PARTY
     assert not (Path(env["AGENTMAIL_HOME"]) / "hooks").exists()
 

@@ -13,6 +13,11 @@ fact. The rule, for the executable file (regular, executable, not deleted):
           file at a client package's entry point: `@anthropic-ai/claude-code/cli.js`
           (the npm releases before the native binary), `@openai/codex/bin/codex.js`.
 
+A runtime that rewrote its own argv (node's `process.title = ...`) no longer shows its
+script and is refused: nothing the kernel keeps names the script then. The pinned clients
+run natively (Claude Code's npm package ships bin/claude.exe; its cli-wrapper.cjs and
+@openai/codex's codex.js spawn the native binary, which is the process above the server).
+
 What this does not prove is who built the file: code running as the same user can install
 a fake client under those names. The rule stops a claim (an entry, a process name, an
 argv[0]) from steering a wake; the wake's other checks (the client's live cwd and its
@@ -85,7 +90,11 @@ def judge_executable(pid: int, exe: str, argv: list[str], cwd: str) -> ClientChe
     if _RUNTIMES.fullmatch(base):
         script = _script_argument(argv)
         if script is None:
-            return ClientCheck(pid, exe, None, f"{base} (pid {pid}) runs no script")
+            # Also when a script rewrote its process title (argv): then nothing the kernel
+            # keeps says which script it is, and an unproven client is not woken.
+            return ClientCheck(
+                pid, exe, None, f"{base} (pid {pid}) shows no script in its argv (title set?)"
+            )
         path = os.path.realpath(os.path.join(cwd, script))
         for entry, kind in _ENTRIES:
             if path.endswith(entry) and _is_regular(path):

@@ -21,7 +21,8 @@ REPO = Path(__file__).resolve().parents[2]
 CLIENTS = REPO / ".cache/clients/node_modules"
 NODE = shutil.which("node")
 SLEEP = shutil.which("sleep") or "/bin/sleep"
-IDLE_JS = "setTimeout(() => {}, 60000);\n"
+# Says when it is up: just after exec, node is still rewriting its argv (cmdline reads short).
+IDLE_JS = 'process.stdout.write("ready\\n"); setTimeout(() => {}, 60000);\n'
 
 
 @pytest.fixture
@@ -34,8 +35,10 @@ def spawn() -> Iterator[list[subprocess.Popen[bytes]]]:
 
 
 def _started(procs: list[subprocess.Popen[bytes]], argv: list[str], **kw: str) -> int:
-    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, **kw)  # type: ignore[call-overload]
+    proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, **kw)  # type: ignore[call-overload]
     procs.append(proc)
+    if os.path.basename(os.path.realpath(kw.get("executable", argv[0]))).startswith("node"):
+        assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
     # Wait for the exec to have happened (the exe link names the new program then).
     deadline = time.monotonic() + 5
     want = os.path.realpath(kw.get("executable", argv[0]))

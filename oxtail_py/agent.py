@@ -36,7 +36,7 @@ from oxtail_py.procs import proven_pane, self_identity
 from oxtail_py.registry import ClientInfo, Registry, SessionEntry, TmuxInfo, validate_purpose
 from oxtail_py.scope import infer_project_root, resolve_project_root
 from oxtail_py.settings import Settings
-from oxtail_py.wake import WakeReport, Watch, wake_peer
+from oxtail_py.wake import WakeReport, WakeSettings, Watch, wake_peer
 
 READ_MODES: Final = ("auto", "transcript", "pane")
 log = logging.getLogger("oxtail_py")
@@ -452,6 +452,8 @@ class Agent:
             target,
             sender=sender,
             message_id=message_id,
+            project_root=self.project_root,  # the waker's own project: only it is woken into
+            settings=WakeSettings.of(self.settings) if self.settings else WakeSettings(),
             request_id=request_id,
             reply_to=reply_to,
             watch=watch,

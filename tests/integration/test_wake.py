@@ -1,9 +1,10 @@
 """Waking a peer, against real oxtail servers in a private tmux server.
 
-The peers here are a small stand-in for a TUI client (FAKE_TUI below): a process named
-like the client (`claude` / `codex`) that draws a prompt line, reads keys in raw mode,
-"submits" a line on Enter into a transcript where the real client keeps one, and runs a
-real `python -m oxtail_py serve` as its child, so the live process tree proves its pane
+The peers here are a small stand-in for a TUI client (tests/integration/fake_client.py):
+the real `node` running a script installed at a client package's entry point, which the
+wake's real-client rule accepts for what it is. It draws a prompt line, reads keys in raw
+mode, "submits" a line on Enter into a transcript where the real client keeps one, and runs
+a real `python -m oxtail_py serve` as its child, so the live process tree proves its pane
 exactly as with the real clients (tests/e2e/test_wake_real.py drives those).
 """
 
@@ -15,19 +16,22 @@ import shlex
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import anyio
+import psutil
 import pytest
 
 from oxtail_py import tmux, wake
+from oxtail_py.discovery import list_project
 from oxtail_py.fsio import ensure_tree
 from oxtail_py.layout import Layout
-from oxtail_py.registry import Registry
+from oxtail_py.procs import identity_of, self_identity
+from oxtail_py.registry import ClientInfo, Registry, SessionEntry
+from tests.integration import fake_client
 from tests.integration.harness import (
     PrivateTmux,
     ServerProc,
@@ -44,101 +48,6 @@ SID_ASKER = "aaaaaaaa-0000-4000-8000-00000000000a"
 SID_PEER = "bbbbbbbb-0000-4000-8000-00000000000b"
 SID_OTHER = "cccccccc-0000-4000-8000-00000000000c"
 
-# A stand-in TUI. Modes: submit (Enter submits), stuck (Enter is ignored: the text stays),
-# deaf (every key is ignored). Kind codex: typed text followed by Enter in the same burst
-# is a newline, as in Codex's composer; only a bracketed paste + Enter submits.
-FAKE_TUI = r"""
-import json, os, re, subprocess, sys, threading, time, tty
-from pathlib import Path
-
-fifo = Path(sys.argv[1])
-kind = os.environ.get("FAKE_TUI_KIND", "claude")
-mode = os.environ.get("FAKE_TUI_MODE", "submit")
-sid = os.environ["FAKE_SESSION_ID"]
-home = Path(os.environ["HOME"])
-
-
-def serve():
-    with open(fifo / "in", "rb") as fin, open(fifo / "out", "wb") as fout:
-        with open(fifo / "err", "wb") as err:
-            subprocess.run([sys.executable, "-m", "oxtail_py", "serve"],
-                           stdin=fin, stdout=fout, stderr=err)
-
-
-threading.Thread(target=serve, daemon=True).start()
-if kind == "codex":
-    transcript = home / ".codex/sessions/2026/01/02" / f"rollout-2026-01-02T03-04-05-{sid}.jsonl"
-    transcript.parent.mkdir(parents=True, exist_ok=True)
-    transcript.touch()  # a Codex rollout exists from the thread's first prompt on
-else:  # Claude Code writes its transcript at the first prompt
-    project_dir = re.sub("[^a-zA-Z0-9]", "-", os.getcwd())
-    transcript = home / ".claude/projects" / project_dir / f"{sid}.jsonl"
-glyph = "\u203a" if kind == "codex" else "\u276f"
-buf = ""
-
-
-def draw():
-    out = "\x1b[2J\x1b[H" + f"fake {kind}\r\n" + "\u2500" * 40 + "\r\n" + glyph + "\u00a0" + buf
-    if not buf:
-        out += "\x1b[2mAsk me anything\x1b[0m"  # a dim placeholder, as the clients draw
-    sys.stdout.write(out + "\r\n" + "\u2500" * 40 + "\r\n")
-    sys.stdout.flush()
-
-
-def submit(line):
-    with open(fifo / "submitted.txt", "a") as fh:
-        fh.write(line + "\n")
-    if kind == "codex":
-        content = [{"type": "input_text", "text": line}]
-        item = {"type": "message", "role": "user", "content": content}
-        record = {"timestamp": "2026-01-02T03:04:05Z", "type": "response_item", "payload": item}
-    else:
-        record = {"type": "user", "message": {"role": "user", "content": line}}
-    transcript.parent.mkdir(parents=True, exist_ok=True)
-    with open(transcript, "a") as fh:
-        fh.write(json.dumps(record) + "\n")
-
-
-fd = sys.stdin.fileno()
-if os.isatty(fd):
-    tty.setraw(fd)
-sys.stdout.write("\x1b[?2004h")  # bracketed paste on, as the clients do
-draw()
-while True:
-    data = os.read(fd, 4096)
-    if not data:
-        time.sleep(3600)
-    if mode == "deaf":
-        continue
-    text = data.decode(errors="replace")
-    pasting = typed = False
-    i = 0
-    while i < len(text):
-        if text.startswith("\x1b[200~", i):
-            pasting, i = True, i + 6
-            continue
-        if text.startswith("\x1b[201~", i):
-            pasting, i = False, i + 6
-            continue
-        ch = text[i]
-        i += 1
-        if ch == "\r" and not pasting:
-            if kind == "codex" and typed:
-                buf += " "  # a paste burst: the Enter is a newline
-            elif buf and mode == "submit":
-                submit(buf)
-                buf = ""
-        elif ch == "\x15":
-            buf = ""
-        elif ch == "\x7f":
-            buf = buf[:-1]
-        elif ch >= " ":
-            buf += ch
-            typed = typed or not pasting
-    draw()
-"""
-
-
 _FIFO_DIRS: list[Path] = []
 
 
@@ -147,15 +56,6 @@ def _remove_fifo_dirs() -> Iterator[None]:
     yield
     while _FIFO_DIRS:
         shutil.rmtree(_FIFO_DIRS.pop(), ignore_errors=True)
-
-
-def _fifo_dir() -> Path:
-    # Short and under /tmp, as the harness's: the fake's server is reached through it.
-    path = Path(tempfile.mkdtemp(prefix="oxw-", dir="/tmp"))
-    _FIFO_DIRS.append(path)
-    os.mkfifo(path / "in")
-    os.mkfifo(path / "out")
-    return path
 
 
 def _fake(
@@ -167,23 +67,31 @@ def _fake(
     *,
     kind: str = "claude",
     mode: str = "submit",
+    shell_cwd: Path | None = None,
 ) -> tuple[ServerProc, Path]:
-    """A fake `kind` client in its own tmux session; (its server, its submitted-lines file)."""
-    fifo_dir = _fifo_dir()
-    script = fifo_dir / kind  # named like the client: detection by process ancestry sees it
-    script.write_text(FAKE_TUI)
+    """A fake `kind` client (tests/integration/fake_client.py) in its own tmux session;
+    (its server, its submitted-lines file). With `shell_cwd`, the pane's own shell sits
+    there while the client runs in `cwd` (the pane's current path is the shell's)."""
+    fifo = fake_client.fifo_dir(_FIFO_DIRS)
+    entry = fake_client.install(fifo, kind)
     full = {
         **env,
         "FAKE_TUI_KIND": kind,
         "FAKE_TUI_MODE": mode,
         "FAKE_SESSION_ID": sid,
+        "FAKE_PYTHON": sys.executable,
         "CLAUDE_CODE_SESSION_ID": sid,  # the server's identity (env strategy)
     }
-    exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in full.items())
-    command = f"env {exports} {shlex.quote(sys.executable)} {script} {fifo_dir}"
-    pane = tmux_server.new_session(name, cwd, command)
+    command = fake_client.command(full, entry, fifo)
+    if shell_cwd is not None:
+        # A non-interactive shell keeps one process group: tmux reads the pane's path
+        # from the shell, which waits in shell_cwd while the client runs in cwd.
+        command = f"(cd {shlex.quote(str(cwd))} && exec {command}); sleep 600"
+        pane = tmux_server.new_session(name, shell_cwd, f"sh -c {shlex.quote(command)}")
+    else:
+        pane = tmux_server.new_session(name, cwd, command)
     wait_until(lambda: "Ask me anything" in _screen(tmux_server, pane), what="the fake TUI")
-    return ServerProc(name, pane, fifo_dir, full), fifo_dir / "submitted.txt"
+    return ServerProc(name, pane, fifo, full), fifo / "submitted.txt"
 
 
 def _screen(tmux_server: PrivateTmux, pane: str) -> str:
@@ -249,17 +157,18 @@ async def test_a_pane_named_in_the_registry_or_tmux_pane_is_never_typed_into(
     bystander, typed_into = _fake(tmux_server, server_env, "bystander", project, SID_OTHER)
     # A `claude` with its server OUTSIDE tmux, claiming the bystander's pane two ways: its
     # registry entry (peers write their own) and a TMUX_PANE in its environment.
-    fifo_dir = _fifo_dir()
-    (fifo_dir / "claude").write_text(FAKE_TUI)
+    fifo_dir = fake_client.fifo_dir(_FIFO_DIRS)
+    entry = fake_client.install(fifo_dir, "claude")
     env = {
         **server_env,
         "PATH": os.environ["PATH"],
         "FAKE_SESSION_ID": SID_PEER,
+        "FAKE_PYTHON": sys.executable,
         "CLAUDE_CODE_SESSION_ID": SID_PEER,
         "TMUX_PANE": bystander.pane,
     }
     outside = subprocess.Popen(
-        [sys.executable, str(fifo_dir / "claude"), str(fifo_dir)],
+        [fake_client.NODE, str(entry), str(fifo_dir)],
         cwd=project,
         env=env,
         stdin=subprocess.DEVNULL,
@@ -470,53 +379,127 @@ def test_a_trailing_semicolon_reaches_the_pane_literally(
     assert lines[:3] == ["ab;", "ab;", "c\\;"]
 
 
-# Screens captured with `capture-pane -e` from Claude Code 2.1.330 and Codex 0.169.0.
-RULE = "\x1b[38;5;244m" + "\u2500" * 20 + "\n"
-CLAUDE_EMPTY = RULE + "\x1b[39m\u276f\xa0\x1b[7m \x1b[0m\n" + RULE
-CLAUDE_TYPED = RULE + "\x1b[39m\u276f\xa0half typed\x1b[7m \x1b[0m\n" + RULE
-CLAUDE_HISTORY = "\x1b[48;5;237m\u276f \x1b[38;5;231mhello there\x1b[39m\n" + CLAUDE_EMPTY
-CODEX_EMPTY = (
-    "\x1b[1m\u203a\x1b[0m\x1b[39m\x1b[49m \x1b[2mAsk Codex to do anything\n"
-    "\x1b[0m\x1b[39m\x1b[49m\n  \x1b[38;5;223mgpt-scripted default\x1b[39m \xb7 /tmp/x\n"
-)
-CODEX_TYPED = "\x1b[1m\u203a\x1b[0m\x1b[39m\x1b[49m half typed\n\n  gpt default\n"
-CODEX_COLOR_2 = "\x1b[1m\u203a\x1b[0m \x1b[38;5;2mgreen, not dim\n"
-DIALOG = "Allow?\n\u276f 1. Yes\n  2. No\n"
-# tmux -e writes only style changes, so a style runs on from the line above.
-DIM_RUNS_ON = "\x1b[2mdim hint\n\u276f \x1b[22mtyped after a reset\n"
-DIM_FROM_ABOVE = "\x1b[2mdim hint\n\u276f placeholder, still dim\n"
+# -- only a real client, in this project, in a pane of this project (issue 9, finding 8) ------
+
+SID_FORGED = "dddddddd-0000-4000-8000-00000000000d"
 
 
-@pytest.mark.parametrize(
-    ("screen", "expected"),
-    [
-        (CLAUDE_EMPTY, ""),
-        (CLAUDE_TYPED, "half typed"),
-        (CLAUDE_HISTORY, ""),
-        (CODEX_EMPTY, ""),
-        (CODEX_TYPED, "half typed"),
-        (CODEX_COLOR_2, "green, not dim"),
-        (DIALOG, "1. Yes"),
-        (DIM_RUNS_ON, "typed after a reset"),
-        (DIM_FROM_ABOVE, ""),
-        ("$ ls\nfile\n$ \n", None),
-    ],
-)
-def test_composer_text_ignores_placeholders_and_history(screen: str, expected: str | None) -> None:
-    assert wake.composer_text(screen) == expected
+def _other_project(tmp_path: Path) -> Path:
+    other = tmp_path / "other"
+    (other / ".git").mkdir(parents=True)
+    return other
 
 
-def test_wake_line_is_one_short_ascii_line_naming_the_message() -> None:
-    ask = wake.wake_line(SID_ASKER, "0123456789abcdef", "0123456789abcdef")
-    note = wake.wake_line("alpha\n; rm -rf /", "fedcba9876543210")
-    assert "reply_to=0123456789abcdef" in ask and ask.isascii() and "\n" not in ask
-    assert "fedcba9876543210" in note and "alpha" in note
-    assert "\n" not in note and ";" not in note and " rm" not in note
-    assert len(ask) < 200
+def _wake_in_process(
+    server_env: dict[str, str], project: Path, sid: str, monkeypatch: pytest.MonkeyPatch
+) -> wake.WakeReport:
+    """The wake of the row `sid` as the asker's server would run it, here, for its detail."""
+    monkeypatch.setenv("OXTAIL_TMUX_SOCKET", server_env["OXTAIL_TMUX_SOCKET"])
+    layout = Layout(Path(server_env["AGENTMAIL_HOME"]))
+    listing = list_project(layout, project, False, self_identity(), count_unread=False)
+    row = next(r for r in listing.rows if r.client_session_id == sid)
+    return wake.wake_peer(
+        layout,
+        row,
+        sender="asker",
+        message_id="0123456789abcdef",
+        project_root=project,
+        settings=wake.WakeSettings(confirm_ms=300),
+    )
 
 
-def test_strategy_from_env() -> None:
-    assert wake.strategy_from_env({}) == "auto"
-    assert wake.strategy_from_env({"OXTAIL_WAKE_STRATEGY": " TMUX "}) == "tmux"
-    assert wake.strategy_from_env({"OXTAIL_WAKE_STRATEGY": "off"}) == "off"
-    assert wake.strategy_from_env({"OXTAIL_WAKE_STRATEGY": "bogus"}) == "auto"
+async def test_a_forged_entry_naming_a_sleep_in_another_projects_pane_is_refused(
+    tmux_server: PrivateTmux,
+    server_env: dict[str, str],
+    project: Path,
+    asker: ServerProc,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    other = _other_project(tmp_path)
+    # Another project's pane: a shell started through a symlink named `claude` (so its
+    # process name says claude; the kernel runs /bin/sh), drawing an empty prompt line
+    # and running a `sleep`. Whatever is typed there is echoed on its screen.
+    fake_bin = fake_client.fifo_dir(_FIFO_DIRS)
+    (fake_bin / "claude").symlink_to("/bin/sh")
+    script = "printf '\\342\\235\\257 \\n'; sleep 600; :"
+    pane = tmux_server.new_session(
+        "elsewhere", other, f"{shlex.quote(str(fake_bin / 'claude'))} -c {shlex.quote(script)}"
+    )
+    pane_pid = int(tmux_server.run("display", "-p", "-t", pane, "#{pane_pid}").strip())
+    sleeper = wait_until(
+        lambda: next((c for c in psutil.Process(pane_pid).children() if c.name() == "sleep"), 0),
+        what="the sleep in the other project's pane",
+    )
+    start = identity_of(sleeper.pid)
+    assert start is not None
+    layout = Layout(Path(server_env["AGENTMAIL_HOME"]))
+    async with asker.client() as a:
+        forged = SessionEntry(
+            sleeper.pid,
+            start.start,
+            client=ClientInfo(type="claude", session_id=SID_FORGED, cwd=str(project)),
+        )
+        Registry(layout).write(forged)  # peers write their own entries: anyone may
+        sent = ok(
+            await a.call_tool("send_message", {"target": SID_FORGED, "body": "hi", "wake": "auto"})
+        )
+        assert sent["wake_status"] == "skipped_no_target"
+    report = _wake_in_process(server_env, project, SID_FORGED, monkeypatch)
+    assert report.status == wake.WakeStatus.SKIPPED_NO_TARGET and report.attempts == []
+    assert "not a real client" in report.detail
+    assert os.path.realpath("/bin/sh") in report.detail  # what the kernel says it runs
+    assert "oxtail" not in _screen(tmux_server, pane)
+
+
+async def test_a_real_client_of_another_project_is_not_woken_for_an_entry_claiming_this_one(
+    tmux_server: PrivateTmux,
+    server_env: dict[str, str],
+    project: Path,
+    asker: ServerProc,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    other = _other_project(tmp_path)
+    peer, submitted = _fake(tmux_server, server_env, "peer", other, SID_PEER)
+    layout = Layout(Path(server_env["AGENTMAIL_HOME"]))
+    async with asker.client() as a, peer.client() as p:
+        ok(await p.call_tool("get_my_session", {}))
+        entry = next(e for e in Registry(layout).read_all() if e.client.session_id == SID_PEER)
+        path = layout.session_file(entry.server_pid)
+        data = json.loads(path.read_text())
+        data["client"]["cwd"] = str(project)  # the entry claims this project; its client is not
+        path.write_text(json.dumps(data))
+        sent = ok(
+            await a.call_tool("send_message", {"target": SID_PEER, "body": "hi", "wake": "auto"})
+        )
+        assert sent["wake_status"] == "skipped_no_target"
+        report = _wake_in_process(server_env, project, SID_PEER, monkeypatch)
+    assert report.status == wake.WakeStatus.SKIPPED_NO_TARGET
+    assert f"runs in {other}, outside this project {project}" in report.detail
+    assert _lines(submitted) == []
+    assert "oxtail" not in _screen(tmux_server, peer.pane)
+
+
+async def test_a_client_of_this_project_in_a_pane_of_another_is_not_typed_into(
+    tmux_server: PrivateTmux,
+    server_env: dict[str, str],
+    project: Path,
+    asker: ServerProc,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    other = _other_project(tmp_path)
+    peer, submitted = _fake(tmux_server, server_env, "peer", project, SID_PEER, shell_cwd=other)
+    shown = tmux_server.run("display", "-p", "-t", peer.pane, "#{pane_current_path}").strip()
+    assert os.path.realpath(shown) == os.path.realpath(other)  # the setup holds
+    async with asker.client() as a, peer.client() as _p:
+        sent = ok(
+            await a.call_tool("send_message", {"target": SID_PEER, "body": "hi", "wake": "auto"})
+        )
+        assert sent["wake_status"] == "skipped_no_target"
+        report = _wake_in_process(server_env, project, SID_PEER, monkeypatch)
+    assert report.status == wake.WakeStatus.SKIPPED_NO_TARGET
+    assert f"its pane {peer.pane} is in {other}, outside this project" in report.detail
+    assert _lines(submitted) == []
+    assert "oxtail" not in _screen(tmux_server, peer.pane)

@@ -68,7 +68,9 @@ def test_a_body_with_a_perfect_copy_of_our_header_and_footer_cannot_forge_a_mess
 
 
 def test_control_characters_do_not_reach_the_model(layout: Layout, hook: Path) -> None:
-    _enqueue(layout, "clear \x1b[2J\x1b[31mred\x1b]0;title\x07 c1 \x9b nul \x00 rtl \u202e\u2066 ok")
+    _enqueue(
+        layout, "clear \x1b[2J\x1b[31mred\x1b]0;title\x07 c1 \x9b nul \x00 rtl \u202e\u2066 ok"
+    )
     _, text = _tool_call(hook)
     assert STEERING.search(text) is None
     assert "red" in text and "ok" in text  # the words arrive, the controls are shown

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from oxtail_py.errors import BodyTooLargeError, InvalidMessageError
+from oxtail_py.layout import SESSION_ID_RE
 
 SCHEMA_VERSION: Final = 1
 MAX_BODY_BYTES: Final = 8192
@@ -117,6 +118,15 @@ class Message:
         for key, value in optional.items():
             if value is not None and not isinstance(value, str):
                 raise InvalidMessageError(f"{key} is not a string")
+        # Header fields are shown to the model next to our own framing: only their
+        # real shapes pass (a line a peer wrote by hand is quarantined, never shown).
+        sender = optional["from_session_id"]
+        if sender is not None and not SESSION_ID_RE.fullmatch(sender):
+            raise InvalidMessageError("malformed from_session_id")
+        for key in ("request_id", "reply_to"):
+            value = optional[key]
+            if value is not None and not MESSAGE_ID_RE.fullmatch(value):
+                raise InvalidMessageError(f"malformed {key}")
         origin = record.get("origin") or {}
         version = record.get("schema_version", SCHEMA_VERSION)
         if not isinstance(origin, dict) or not isinstance(version, int):

@@ -17,6 +17,7 @@ from types import FrameType
 from typing import Any, Final
 
 from oxtail_py.errors import InvalidMessageError, OxtailError
+from oxtail_py.framing import first_unsafe
 from oxtail_py.fsio import atomic_write_json, ensure_tree, is_private_dir, load_json
 from oxtail_py.layout import SESSION_ID_RE, Layout
 from oxtail_py.messages import now_iso
@@ -32,7 +33,16 @@ _MAX_FIELD_CHARS: Final = 4096
 
 
 def validate_purpose(purpose: str) -> str:
+    """One line of plain text: peers' listings show it as is (and neutralise it again,
+    since a registry file can be written by hand)."""
     purpose = purpose.strip()
+    bad = first_unsafe(purpose.replace("\n", "\x00"))  # a line break counts: one line
+    if bad is not None:
+        raise InvalidMessageError(
+            f"purpose has a control character (U+{ord(purpose[bad]):04X} at index {bad}). "
+            "Write it as one line of plain text: peers see it in their session list",
+            code="invalid-purpose",
+        )
     if len(purpose) > MAX_PURPOSE_CHARS:
         raise InvalidMessageError(
             f"purpose is {len(purpose)} characters; the limit is {MAX_PURPOSE_CHARS}. "

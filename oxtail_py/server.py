@@ -28,6 +28,7 @@ from oxtail_py import __version__
 from oxtail_py.agent import Agent, PendingAsk
 from oxtail_py.discovery import Row
 from oxtail_py.errors import OxtailError
+from oxtail_py.framing import neutralize, neutralize_json
 from oxtail_py.hooks_install import hooks_problem
 from oxtail_py.identity import CLAUDE
 from oxtail_py.layout import Layout
@@ -67,7 +68,7 @@ class SessionRow(BaseModel):
 
     @classmethod
     def of(cls, row: Row) -> SessionRow:
-        return cls(**{k: getattr(row, k) for k in cls.model_fields})
+        return cls(**neutralize_json({k: getattr(row, k) for k in cls.model_fields}))
 
 
 class SessionList(BaseModel):
@@ -136,7 +137,7 @@ class MessageOut(BaseModel):
 
     @classmethod
     def of(cls, msg: Message) -> MessageOut:
-        return cls(**msg.to_dict())
+        return cls(**neutralize_json(msg.to_dict()))
 
 
 class Sent(BaseModel):
@@ -283,9 +284,9 @@ def build_server(agent: Agent, watcher: MailboxWatcher) -> MCPServer:
                     turns=[
                         TurnOut(
                             role=t.role,
-                            text=t.text,
+                            text=neutralize(t.text),
                             timestamp=t.timestamp,
-                            tool_calls=[f"{c.name}: {c.summary}" for c in t.tool_calls],
+                            tool_calls=[neutralize(f"{c.name}: {c.summary}") for c in t.tool_calls],
                         )
                         for t in view.turns
                     ],
@@ -293,7 +294,7 @@ def build_server(agent: Agent, watcher: MailboxWatcher) -> MCPServer:
                     truncated=view.truncated,
                     truncated_reason=view.truncated_reason,
                 )
-            return SessionRead(**got)
+            return SessionRead(**{**got, "pane_text": neutralize_json(got.get("pane_text"))})
 
         return call(ctx, work)
 

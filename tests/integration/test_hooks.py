@@ -60,9 +60,9 @@ def test_a_burst_over_the_budget_delivers_what_fits_and_keeps_the_rest_in_order(
 ) -> None:
     sent = [send(layout, f"part {i} " + "z" * 6000) for i in range(5)]
     text = _context(run_hook(hook, "pretooluse", _payload("PreToolUse")))
-    assert "2 messages" in text and "3 more message(s) did not fit" in text
+    assert "2 messages" in text and "3 more messages did not fit" in text
     for msg in sent[2:]:
-        assert f"message_id={msg.id} from peer-session-1: part" in text
+        assert f'message_id={msg.id} · from_session_id=peer-session-1 · preview: "part' in text
     left = Mailbox.open(layout, SID).drain()
     assert [m.id for m in left.messages] == [m.id for m in sent[2:]]
 

@@ -1,6 +1,6 @@
 """Server operation figures: send_message, list_project_sessions at 100 x 100, start-up.
 
-    python bench/server_ops.py [--sends 200] [--lists 30] [--spawns 10] [--profile]
+    python bench/server_ops.py [--sends 200] [--lists 30] [--spawns 10] [--profile] [--only abc]
 
 (a) send_message round trip over MCP (call -> result) between two real servers, and
     list_project_sessions in that small world (2 agents, 1 tmux pane) for reference.
@@ -183,12 +183,16 @@ def main() -> None:
     parser.add_argument("--lists", type=int, default=30)
     parser.add_argument("--spawns", type=int, default=10)
     parser.add_argument("--profile", action="store_true", help="cProfile the 100 x 100 listing")
+    parser.add_argument("--only", default="abc", help="which parts to run, e.g. --only b")
     args = parser.parse_args()
     if min(args.sends, args.lists, args.spawns) < 2:
         parser.error("every count must be at least 2")
-    anyio.run(bench_send, args.sends, args.lists)
-    anyio.run(bench_list_100, args.lists, args.profile)
-    anyio.run(bench_spawn, args.spawns)
+    if "a" in args.only:
+        anyio.run(bench_send, args.sends, args.lists)
+    if "b" in args.only:
+        anyio.run(bench_list_100, args.lists, args.profile)
+    if "c" in args.only:
+        anyio.run(bench_spawn, args.spawns)
 
 
 if __name__ == "__main__":

@@ -36,7 +36,8 @@ from oxtail_py.agent import Agent
 from oxtail_py.discovery import list_project
 from oxtail_py.layout import Layout
 from oxtail_py.mailbox import Mailbox
-from oxtail_py.server import build_server
+from oxtail_py.server import SessionList, SessionRow, build_server
+from oxtail_py.settings import Settings
 from oxtail_py.watch import MailboxWatcher
 
 SID_ME = "aaaaaaaa-0000-4000-8000-00000000b0a1"
@@ -74,7 +75,8 @@ async def run(calls: int, profile: bool, top: int) -> None:
         # This process plays the server: configuration comes from the environment.
         os.environ.update(w.env(SID_ME))
         os.chdir(w.project)
-        agent = Agent(Layout(w.agentmail))
+        settings = Settings.from_env()
+        agent = Agent(Layout(settings.root), settings=settings)
         agent.start()
         watcher = MailboxWatcher()
         server = build_server(agent, watcher)
@@ -89,8 +91,20 @@ async def run(calls: int, profile: bool, top: int) -> None:
         agents = sum(1 for r in listing.rows if r.kind == "agent")
         panes = sum(1 for r in listing.rows if r.kind == "pane")
 
-        box = Mailbox.open(layout, sids[0])
+        server_side: list[float] = []
         prof = cProfile.Profile()
+        for n in range(calls + (10 if profile else 0)):
+            if n == calls:
+                prof.enable()
+            start = time.perf_counter()
+            rows = [SessionRow.of(r) for r in agent.list_sessions().rows]
+            SessionList(
+                project_root=str(root), inferred=True, tmux_available=True, sessions=rows
+            ).model_dump_json()
+            server_side.append((time.perf_counter() - start) * 1000)
+        prof.disable()
+
+        box = Mailbox.open(layout, sids[0])
         async with Client(server) as client:
 
             def nothing() -> None:
@@ -105,16 +119,20 @@ async def run(calls: int, profile: bool, top: int) -> None:
             await timed(3, listing_call, nothing)  # warm-up
             tool = await timed(calls, listing_call, nothing)
             sent = await timed(calls, send_call, lambda: box.drain().commit())
-            if profile:
-                prof.enable()
-                await timed(10, listing_call, nothing)
-                prof.disable()
+            result = await listing_call()
+            validation: list[float] = []
+            for _ in range(calls):
+                start = time.perf_counter()
+                await client.session.validate_tool_result("list_project_sessions", result)
+                validation.append((time.perf_counter() - start) * 1000)
         agent.stop()
     print(f"list_project ({agents} agents + {panes} panes), {calls} calls: {p50_p99(direct)}")
+    print(f"  + Agent.list_sessions and the pydantic rows to JSON:  {p50_p99(server_side[:calls])}")
     print(f"list_project_sessions tool, in-memory MCP, {calls} calls:   {p50_p99(tool)}")
+    print(f"  of which the Python client's output-schema check:    {p50_p99(validation)}")
     print(f"send_message tool, in-memory MCP, {calls} calls:            {p50_p99(sent)}")
     if profile:
-        print("10 x list_project_sessions over the in-memory client:")
+        print("10 x (Agent.list_sessions + rows to JSON), the server side of the tool:")
         print_profile(prof, top)
 
 

@@ -79,7 +79,6 @@ def fake_agents(w: World, count: int) -> Iterator[list[str]]:
     procs: list[subprocess.Popen[bytes]] = []
     try:
         registry = Registry(Layout(w.agentmail))
-        registry.layout.ensure_root()
         sids: list[str] = []
         for n in range(count):
             proc = subprocess.Popen(["sleep", "600"])

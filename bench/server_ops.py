@@ -1,6 +1,6 @@
 """Server operation figures: send_message, list_project_sessions at 100 x 100, start-up.
 
-    python bench/server_ops.py [--sends 200] [--lists 30] [--spawns 10] [--profile]
+    python bench/server_ops.py [--sends 200] [--lists 30] [--spawns 10] [--profile] [--only abc]
 
 (a) send_message round trip over MCP (call -> result) between two real servers, and
     list_project_sessions in that small world (2 agents, 1 tmux pane) for reference.
@@ -8,6 +8,10 @@
     a session id, cwd in the project) and 100 tmux panes in the project (a private tmux
     server: 10 sessions x 10 windows running `sleep 600`); also send_message to one of
     those entries, since every send resolves its target through the same listing.
+    Timed twice: with the Python SDK client (which re-validates every result against the
+    tool's output schema with jsonschema: ~25-60 ms for 201 rows, client-side work that
+    Claude Code and Codex do in their own runtimes) and with a bare JSON-RPC client over
+    the same stdio (write the request line, read the response line: the server's cost).
     --profile adds a cProfile of discovery.list_project run in this process on that world.
 (c) server spawn -> initialize result over the stdio client (mode="legacy"), median, and
     where start-up goes: `python -c` of nothing, of `import oxtail_py.agent`, of
@@ -21,6 +25,7 @@ from __future__ import annotations
 import argparse
 import cProfile
 import io
+import json
 import os
 import pstats
 import statistics
@@ -122,6 +127,54 @@ def profile_listing(w: World, top: int = 18) -> None:
             print(f"      {line.rstrip()}")
 
 
+def raw_calls(w: World, count: int, tool: str, arguments: dict[str, str]) -> list[float]:
+    """ms per tools/call over a bare newline-delimited JSON-RPC stdio pipe."""
+    params = w.server(SID_A)
+    proc = subprocess.Popen(
+        [params.command, *params.args],
+        cwd=params.cwd,
+        env={**os.environ, **(params.env or {})},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    assert proc.stdin is not None and proc.stdout is not None
+    stdin, stdout = proc.stdin, proc.stdout
+
+    def request(rid: int, method: str, args: dict[str, object]) -> dict[str, object]:
+        message = {"jsonrpc": "2.0", "id": rid, "method": method, "params": args}
+        stdin.write(json.dumps(message).encode() + b"\n")
+        stdin.flush()
+        while True:  # skip notifications (logging) until our response
+            reply = json.loads(stdout.readline())
+            if reply.get("id") == rid:
+                if "error" in reply or reply["result"].get("isError"):
+                    raise RuntimeError(f"{method} failed: {reply}")
+                return dict(reply["result"])
+
+    try:
+        request(
+            0,
+            "initialize",
+            {
+                "protocolVersion": "2025-06-18",
+                "capabilities": {},
+                "clientInfo": {"name": "bench", "version": "0"},
+            },
+        )
+        stdin.write(b'{"jsonrpc":"2.0","method":"notifications/initialized"}\n')
+        samples: list[float] = []
+        for n in range(count + 3):
+            start = time.perf_counter()
+            request(n + 1, "tools/call", {"name": tool, "arguments": arguments})
+            if n >= 3:  # the first calls warm caches
+                samples.append((time.perf_counter() - start) * 1000)
+        return samples
+    finally:
+        stdin.close()
+        proc.wait(timeout=10)
+
+
 async def bench_list_100(lists: int, profile: bool) -> None:
     with world(sessions=10, windows=10) as w, fake_agents(w, 100) as sids:
         async with connect(w.server(SID_A)) as a:
@@ -139,11 +192,18 @@ async def bench_list_100(lists: int, profile: bool) -> None:
                 lambda: a.call_tool("send_message", {"target": sids[0], "body": "ping"}),
                 lambda: box.drain().commit(),
             )
+        raw_listed = raw_calls(w, lists, "list_project_sessions", {})
+        raw_sent = raw_calls(w, lists, "send_message", {"target": sids[0], "body": "ping"})
         print(
             f"(b) list_project_sessions, {agents} agents + {panes} panes, {lists} calls: "
             f"{p50_p99(listed)}"
         )
         print(f"    send_message in that world, {lists} calls:        {p50_p99(sent)}")
+        print(
+            f"    bare JSON-RPC over stdio, list_project_sessions, {lists} calls: "
+            f"{p50_p99(raw_listed)}"
+        )
+        print(f"    bare JSON-RPC over stdio, send_message, {lists} calls: {p50_p99(raw_sent)}")
         if profile:
             profile_listing(w)
 
@@ -183,12 +243,16 @@ def main() -> None:
     parser.add_argument("--lists", type=int, default=30)
     parser.add_argument("--spawns", type=int, default=10)
     parser.add_argument("--profile", action="store_true", help="cProfile the 100 x 100 listing")
+    parser.add_argument("--only", default="abc", help="which parts to run, e.g. --only b")
     args = parser.parse_args()
     if min(args.sends, args.lists, args.spawns) < 2:
         parser.error("every count must be at least 2")
-    anyio.run(bench_send, args.sends, args.lists)
-    anyio.run(bench_list_100, args.lists, args.profile)
-    anyio.run(bench_spawn, args.spawns)
+    if "a" in args.only:
+        anyio.run(bench_send, args.sends, args.lists)
+    if "b" in args.only:
+        anyio.run(bench_list_100, args.lists, args.profile)
+    if "c" in args.only:
+        anyio.run(bench_spawn, args.spawns)
 
 
 if __name__ == "__main__":

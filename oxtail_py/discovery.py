@@ -6,14 +6,16 @@ only from the live process tree (see procs.proven_pane), never from the entry.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from oxtail_py import tmux
 from oxtail_py.errors import OxtailError
+from oxtail_py.fsio import is_private_dir
 from oxtail_py.layout import Layout, pid_box_key
 from oxtail_py.mailbox import Mailbox
-from oxtail_py.procs import ProcessIdentity, proven_pane
+from oxtail_py.procs import ProcessIdentity, process_snapshot, proven_pane
 from oxtail_py.registry import Registry, SessionEntry
 from oxtail_py.scope import OutOfScopeError, contains
 
@@ -61,7 +63,7 @@ def _agent_row(
     pane: tmux.Pane | None,
     layout: Layout,
     me: ProcessIdentity,
-    count_unread: bool,
+    boxes: frozenset[str] | None,
 ) -> Row:
     row = Row(
         kind="agent",
@@ -79,7 +81,13 @@ def _agent_row(
         entry=entry,
     )
     row.name = row.tmux_session or row.client_session_id or f"pid-{entry.server_pid}"
-    box = Mailbox.existing(layout, row.mailbox_key) if count_unread else None
+    # `boxes` names the mailbox directories that exist (one listdir per listing): a peer
+    # with no box yet costs nothing here; the rest still go through Mailbox.existing.
+    box = (
+        Mailbox.existing(layout, row.mailbox_key)
+        if boxes is not None and row.mailbox_key in boxes
+        else None
+    )
     row.unread = box.pending_count() if box else 0
     return row
 
@@ -93,25 +101,39 @@ def list_project(
     count_unread: bool = True,
 ) -> Listing:
     """Rows of the project. count_unread=False skips reading every peer's inbox (a
-    send only needs to resolve its target)."""
+    send only needs to resolve its target).
+
+    Cost (101 agents x 100 panes): one `tmux list-panes`, one read per registry entry,
+    and each /proc/<pid>/stat and cmdline read once for the whole listing (a
+    process_snapshot: an entry's liveness check and its parent chain, and the chains'
+    shared top, reuse the same reads)."""
+    with process_snapshot():
+        return _list_project(layout, project_root, inferred, me, count_unread)
+
+
+def _list_project(
+    layout: Layout, project_root: Path, inferred: bool, me: ProcessIdentity, count_unread: bool
+) -> Listing:
     panes = tmux.list_panes()
     pane_ids_by_pid = {p.pane_pid: p.pane_id for p in panes}
     pane_by_id = {p.pane_id: p for p in panes}
+    inside = _ScopeTest(project_root)
+    boxes = _existing_boxes(layout) if count_unread else None
     rows: list[Row] = []
     outside: list[Row] = []
     agent_panes: set[str] = set()
     for entry in Registry(layout).read_all():
         pane_id = proven_pane(entry.server_pid, pane_ids_by_pid)
         pane = pane_by_id.get(pane_id) if pane_id else None
-        row = _agent_row(entry, pane, layout, me, count_unread)
+        row = _agent_row(entry, pane, layout, me, boxes)
         if pane:
             agent_panes.add(pane.pane_id)
-        inside = contains(project_root, entry.client.cwd) or (
-            entry.client.cwd is None and pane is not None and contains(project_root, pane.cwd)
+        in_project = inside(entry.client.cwd) or (
+            entry.client.cwd is None and pane is not None and inside(pane.cwd)
         )
-        (rows if inside else outside).append(row)
+        (rows if in_project else outside).append(row)
     for pane in panes:
-        if pane.pane_id not in agent_panes and contains(project_root, pane.cwd):
+        if pane.pane_id not in agent_panes and inside(pane.cwd):
             rows.append(
                 Row(
                     kind="pane",
@@ -123,6 +145,33 @@ def list_project(
                 )
             )
     return Listing(project_root, inferred, rows, bool(panes) or tmux_reachable(), outside)
+
+
+def _existing_boxes(layout: Layout) -> frozenset[str]:
+    directory = layout.mailboxes_dir
+    if not is_private_dir(directory):
+        return frozenset()
+    try:
+        return frozenset(os.listdir(directory))
+    except OSError:
+        return frozenset()
+
+
+class _ScopeTest:
+    """scope.contains(root, path), once per distinct path string for one listing: a
+    hundred panes and agents usually share a handful of cwds, and each test is a
+    realpath (an lstat per path component)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._seen: dict[str, bool] = {}
+
+    def __call__(self, path: str | None) -> bool:
+        if not path:
+            return False
+        if path not in self._seen:
+            self._seen[path] = contains(self.root, path)
+        return self._seen[path]
 
 
 def tmux_reachable() -> bool:

@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
@@ -45,21 +48,88 @@ def _looks_like_start(text: str) -> bool:
     return bool(dot) and whole.isdigit() and frac.isdigit() and len(frac) == 2
 
 
+@dataclass(frozen=True, slots=True)
+class ProcStat:
+    """What one read of /proc/<pid>/stat tells: the parent, and the start time
+    (None for a zombie: it has exited, only its parent has not reaped it yet)."""
+
+    ppid: int
+    start: str | None
+
+
+class ProcessSnapshot:
+    """One listing's view of the live process tree: each pid's stat and cmdline are
+    read at most once. A listing asks about the same processes many times (a registry
+    entry's liveness, then its parent chain, and a hundred chains share their top), so
+    reading them again only costs time. Hold one only for a single pass over the tree
+    (never across a wait: a memo would hide a process that exits meanwhile)."""
+
+    __slots__ = ("_shared", "_stats")
+
+    def __init__(self) -> None:
+        self._stats: dict[int, ProcStat | None] = {}
+        self._shared: dict[int, bool] = {}
+
+    def stat(self, pid: int) -> ProcStat | None:
+        if pid not in self._stats:
+            self._stats[pid] = _read_stat(pid)
+        return self._stats[pid]
+
+    def is_shared_daemon(self, pid: int) -> bool:
+        if pid not in self._shared:
+            self._shared[pid] = _read_is_shared_daemon(pid)
+        return self._shared[pid]
+
+
+_SNAPSHOT: ContextVar[ProcessSnapshot | None] = ContextVar("oxtail_procs_snapshot", default=None)
+
+
+@contextmanager
+def process_snapshot() -> Iterator[ProcessSnapshot]:
+    """Within the block, start_time / parent_pid / proven_pane (and so every
+    ProcessIdentity.is_alive) answer from one memo of /proc. Nested blocks share the
+    outer one. Per context (thread), so two listings never share a memo."""
+    current = _SNAPSHOT.get()
+    if current is not None:
+        yield current
+        return
+    snapshot = ProcessSnapshot()
+    token = _SNAPSHOT.set(snapshot)
+    try:
+        yield snapshot
+    finally:
+        _SNAPSHOT.reset(token)
+
+
+def _stat(pid: int) -> ProcStat | None:
+    snapshot = _SNAPSHOT.get()
+    return snapshot.stat(pid) if snapshot is not None else _read_stat(pid)
+
+
 def start_time(pid: int) -> str | None:
     """The start time of the live, non-zombie process `pid`, or None if there is none.
 
     A zombie has exited; only its parent has not reaped it yet, so it holds
     nothing (locks, claims) that we must respect.
     """
+    stat = _stat(pid)
+    return stat.start if stat is not None else None
+
+
+def _read_stat(pid: int) -> ProcStat | None:
+    if pid <= 0:
+        return None  # not a process (and psutil takes 0 for the idle task)
     if sys.platform == "linux":
-        return _linux_start_time(pid)
+        return _linux_stat(pid)
     import psutil  # elsewhere psutil knows how
 
     try:
         proc = psutil.Process(pid)
-        if proc.status() == psutil.STATUS_ZOMBIE:
-            return None
-        return _START_FORMAT.format(proc.create_time())
+        with proc.oneshot():
+            zombie = proc.status() == psutil.STATUS_ZOMBIE
+            return ProcStat(
+                proc.ppid(), None if zombie else _START_FORMAT.format(proc.create_time())
+            )
     except (psutil.NoSuchProcess, psutil.AccessDenied, ValueError):
         return None
 
@@ -67,7 +137,7 @@ def start_time(pid: int) -> str | None:
 _BOOT_TIME: float | None = None
 
 
-def _linux_start_time(pid: int) -> str | None:
+def _linux_stat(pid: int) -> ProcStat | None:
     """psutil's create_time, computed the same way (btime + starttime ticks / CLK_TCK)
     straight from /proc: the hook helper then starts without importing psutil."""
     global _BOOT_TIME
@@ -78,13 +148,15 @@ def _linux_start_time(pid: int) -> str | None:
         return None
     # Fields after the command name, which is in parentheses and may contain spaces.
     fields = stat[stat.rfind(b")") + 2 :].split()
-    if not fields or fields[0] == b"Z":
+    if len(fields) < 20:
         return None
+    if fields[0] == b"Z":
+        return ProcStat(int(fields[1]), None)
     if _BOOT_TIME is None:
         with open("/proc/stat", "rb") as fh:
             _BOOT_TIME = next(float(ln.split()[1]) for ln in fh if ln.startswith(b"btime"))
     ticks = os.sysconf("SC_CLK_TCK")
-    return _START_FORMAT.format(int(fields[19]) / ticks + _BOOT_TIME)
+    return ProcStat(int(fields[1]), _START_FORMAT.format(int(fields[19]) / ticks + _BOOT_TIME))
 
 
 def identity_of(pid: int) -> ProcessIdentity | None:
@@ -116,21 +188,10 @@ def ancestors(pid: int) -> list[psutil.Process]:
 
 
 def parent_pid(pid: int) -> int | None:
-    """The parent of `pid` (None if gone). On Linux one /proc read, no psutil objects:
-    listings walk a hundred process chains per call."""
-    if sys.platform == "linux":
-        try:
-            with open(f"/proc/{pid}/stat", "rb") as fh:
-                stat = fh.read()
-        except (FileNotFoundError, ProcessLookupError, PermissionError):
-            return None
-        return int(stat[stat.rfind(b")") + 2 :].split()[1])
-    import psutil
-
-    try:
-        return psutil.Process(pid).ppid()
-    except (psutil.NoSuchProcess, psutil.AccessDenied):
-        return None
+    """The parent of `pid` (None if gone). On Linux one /proc read (none within a
+    process_snapshot that has read it already), no psutil objects."""
+    stat = _stat(pid)
+    return stat.ppid if stat is not None else None
 
 
 def proven_pane(pid: int, pane_pids: dict[int, str]) -> str | None:
@@ -155,6 +216,11 @@ def proven_pane(pid: int, pane_pids: dict[int, str]) -> str | None:
 
 
 def _is_shared_daemon(pid: int) -> bool:
+    snapshot = _SNAPSHOT.get()
+    return snapshot.is_shared_daemon(pid) if snapshot is not None else _read_is_shared_daemon(pid)
+
+
+def _read_is_shared_daemon(pid: int) -> bool:
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as fh:
             argv = fh.read().split(b"\0")

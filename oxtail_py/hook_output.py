@@ -9,7 +9,9 @@ than guessing a shape.
 Codex also caps what reaches the model: a text over 2,500 approximate tokens
 (ceil(UTF-8 bytes / 4)) is cut to a head/tail preview and the rest saved to a file
 under $CODEX_HOME/hook_outputs/ ("spilled"), so a message body could be cut in the
-middle. `CONTEXT_LIMIT_BYTES` says how much one output may carry for each client.
+middle. Claude Code (2.1.330) does the same above 10,000 characters (JS string length)
+of additionalContext: the model gets a `<persisted-output>` notice with a 2 KB preview.
+`CONTEXT_LIMIT_BYTES` says how much one output may carry for each client.
 """
 
 from __future__ import annotations
@@ -50,11 +52,14 @@ SUPPORTED: Final[dict[Client, frozenset[HookEvent]]] = {
 }
 
 # Most text one output may carry whole. Codex spills above 2,500 * 4 bytes (observed
-# with the real binary: tests/e2e/test_codex_hooks_real.py). Claude Code: no cap met
-# at the sizes we send, so the drain's own budget applies.
+# with the real binary: tests/e2e/test_codex_hooks_real.py). Claude Code persists an
+# additionalContext longer than 10,000 UTF-16 units (observed with the real binary:
+# tests/e2e/test_hook_framing_real.py; in its code, `threshold = 1e4` on `text.length`).
+# Counted here in UTF-8 bytes, which are never fewer than UTF-16 units.
 CODEX_SPILL_BYTES: Final = 10_000
+CLAUDE_PERSIST_CHARS: Final = 10_000
 CONTEXT_LIMIT_BYTES: Final[dict[Client, int | None]] = {
-    Client.CLAUDE: None,
+    Client.CLAUDE: CLAUDE_PERSIST_CHARS,
     Client.CODEX: CODEX_SPILL_BYTES,
 }
 

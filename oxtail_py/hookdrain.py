@@ -23,14 +23,16 @@ from typing import Any, Final
 from oxtail_py.errors import InvalidSessionIdError
 from oxtail_py.framing import encoded_size, render_delivery
 from oxtail_py.fsio import atomic_write_json, ensure_tree
-from oxtail_py.hook_output import Client, HookEvent, hook_output
+from oxtail_py.hook_output import CONTEXT_LIMIT_BYTES, Client, HookEvent, hook_output
 from oxtail_py.hook_output import render as render_output
 from oxtail_py.layout import Layout, validate_session_id
 from oxtail_py.mailbox import Mailbox
 from oxtail_py.settings import Settings
 
 # The most one hook output may print, JSON line included (framing, bodies, previews):
-# what does not fit stays in the inbox, in order, for the next tool call.
+# what does not fit stays in the inbox, in order, for the next tool call. The text
+# itself is also held to what the client hands its model whole (CONTEXT_LIMIT_BYTES:
+# Claude Code shows a longer one as a 2 KB preview, and the rest would be lost).
 CONTEXT_BUDGET_BYTES: Final = 16_000
 HOOK_LOCK_TIMEOUT_S: Final = 2.0
 
@@ -46,6 +48,11 @@ def deliver(layout: Layout, session_id: str, event: str) -> dict[str, Any] | Non
     hook_event = HookEvent(event)
     envelope = len(render_output(hook_output(Client.CLAUDE, hook_event, "")).encode()) + 1
     budget = CONTEXT_BUDGET_BYTES - (envelope - encoded_size(""))
+    # encoded_size counts the JSON-escaped UTF-8 bytes, never fewer than the text's
+    # UTF-16 units (Claude's measure) nor its UTF-8 bytes (Codex's).
+    limit = CONTEXT_LIMIT_BYTES[Client.CLAUDE]
+    if limit is not None:
+        budget = min(budget, limit)
     rendered = render_delivery(delivery.messages, budget)
     output = hook_output(Client.CLAUDE, hook_event, rendered.text)
     try:

@@ -58,7 +58,7 @@ def test_one_message_is_delivered_as_additional_context_with_its_ids(
 def test_a_burst_over_the_budget_delivers_what_fits_and_keeps_the_rest_in_order(
     layout: Layout, hook: Path
 ) -> None:
-    sent = [send(layout, f"part {i} " + "z" * 6000) for i in range(5)]
+    sent = [send(layout, f"part {i} " + "z" * 4000) for i in range(5)]  # 2 fit in 10,000
     text = _context(run_hook(hook, "pretooluse", _payload("PreToolUse")))
     assert "2 messages" in text and "3 more messages did not fit" in text
     for msg in sent[2:]:

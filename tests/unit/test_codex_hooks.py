@@ -275,7 +275,9 @@ def test_render_is_one_compact_line() -> None:
 def test_fits_counts_utf8_bytes_against_codex_spill_limit() -> None:
     assert fits(Client.CODEX, "a" * CODEX_SPILL_BYTES)
     assert not fits(Client.CODEX, "a" * (CODEX_SPILL_BYTES - 1) + "é")
-    assert fits(Client.CLAUDE, "a" * (CODEX_SPILL_BYTES * 2))
+    # Claude Code persists an additionalContext over 10,000 characters (a 2 KB preview)
+    assert fits(Client.CLAUDE, "a" * 10_000)
+    assert not fits(Client.CLAUDE, "a" * 10_001)
 
 
 def test_our_hooks_cover_the_delivery_events() -> None:

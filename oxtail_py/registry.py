@@ -10,7 +10,10 @@ from __future__ import annotations
 import atexit
 import os
 import signal
+import stat
 import sys
+import threading
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from types import FrameType
@@ -199,11 +202,13 @@ class Registry:
         rejected: list[Rejected] = []
         if not is_private_dir(directory):
             return RegistryScan(live, rejected)
-        for name in sorted(os.listdir(directory)):
+        names = sorted(os.listdir(directory))
+        _PARSED.prune(directory, names)
+        for name in names:
             if not name.endswith(".json") or name.startswith("."):
                 continue
             path = directory / name
-            loaded = self._load(path)
+            loaded = _PARSED.load(path, self._load)
             if isinstance(loaded, str):
                 rejected.append(Rejected(path, loaded))
                 continue
@@ -240,6 +245,47 @@ class Registry:
             return SessionEntry.from_dict(data)
         except OxtailError as exc:
             return str(exc)
+
+
+class _ParsedEntries:
+    """Entries already parsed, keyed by path and the file's (inode, size, mtime, ctime).
+
+    A listing reads every entry, and parsing 101 of them was half its cost. Entries are
+    replaced only by rename (atomic_write_json), which gives a new inode, so an unchanged
+    key means unchanged bytes. Liveness is still checked on every scan. The entries handed
+    out are shared: callers treat scanned entries as read-only.
+    """
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._cache: dict[Path, tuple[tuple[int, int, int, int], SessionEntry | str]] = {}
+
+    def load(self, path: Path, parse: Callable[[Path], SessionEntry | str]) -> SessionEntry | str:
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            return "vanished"
+        if not stat.S_ISREG(st.st_mode):
+            return parse(path)  # parse() gives the precise refusal; never cached
+        key = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        with self._guard:
+            hit = self._cache.get(path)
+        if hit is not None and hit[0] == key:
+            return hit[1]
+        loaded = parse(path)
+        with self._guard:
+            self._cache[path] = (key, loaded)
+        return loaded
+
+    def prune(self, directory: Path, names: list[str]) -> None:
+        """Forget entries whose files are gone (keeps the cache bounded by the directory)."""
+        present = {directory / n for n in names}
+        with self._guard:
+            for path in [p for p in self._cache if p.parent == directory and p not in present]:
+                del self._cache[path]
+
+
+_PARSED: Final = _ParsedEntries()
 
 
 def _freshest_per_session(entries: list[SessionEntry]) -> list[SessionEntry]:

@@ -8,14 +8,10 @@ an isError result whose structuredContent is {"error": <stable code>,
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import os
 import sys
-import time
 from collections.abc import Callable
-from typing import Any, Final, TypeVar, cast
+from typing import Any, Literal, TypeVar, cast
 
 import anyio
 import anyio.lowlevel
@@ -24,26 +20,25 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.types import CallToolResult, TextContent
 from pydantic import BaseModel, Field
 
-from oxtail_py import __version__
-from oxtail_py.agent import Agent, PendingAsk
+from oxtail_py import __version__, asking
+from oxtail_py.agent import Agent
 from oxtail_py.discovery import Row
 from oxtail_py.errors import OxtailError
 from oxtail_py.framing import neutralize, neutralize_json
 from oxtail_py.hooks_install import hooks_problem
 from oxtail_py.identity import CLAUDE
 from oxtail_py.layout import Layout
-from oxtail_py.mailbox import Delivery
 from oxtail_py.messages import Message
 from oxtail_py.registry import unregister_on_exit
 from oxtail_py.settings import Settings
-from oxtail_py.wake import DISABLED, FIRED_UNCONFIRMED, Watch
+from oxtail_py.wake import DISABLED
 from oxtail_py.watch import MailboxWatcher
 
 T = TypeVar("T")
 log = logging.getLogger("oxtail_py")
 
-DEFAULT_ASK_TIMEOUT_MS: Final = 60_000
-DEFAULT_ASK_MAX_TIMEOUT_MS: Final = 600_000
+WakeMode = Literal["auto", "off"]
+ReadMode = Literal["auto", "transcript", "pane"]
 
 
 # -- output models ------------------------------------------------------------------
@@ -155,7 +150,11 @@ class Inbox(BaseModel):
 
 
 class AskOutcome(BaseModel):
-    status: str = Field(description="'answered' or 'timeout' (a late reply lands in your inbox)")
+    status: str = Field(
+        description="'answered'; 'timeout' (a late reply lands in your inbox); or 'peer-gone' "
+        "(the peer's server exited while you waited: no reply will come; ask another peer "
+        "or wait for it to come back)"
+    )
     request_id: str
     target: str
     target_session_id: str | None
@@ -177,54 +176,16 @@ def _error(exc: OxtailError) -> CallToolResult:
     )
 
 
-def _env_ms(name: str, default: int) -> int:
-    raw = os.environ.get(name, "")
-    return int(raw) if raw.isdigit() and int(raw) > 0 else default
-
-
-def _ask_timeout(requested: int | None) -> tuple[int, bool]:
-    default = _env_ms("OXTAIL_ASK_PEER_TIMEOUT_MS", DEFAULT_ASK_TIMEOUT_MS)
-    ceiling = _env_ms("OXTAIL_ASK_PEER_MAX_TIMEOUT_MS", DEFAULT_ASK_MAX_TIMEOUT_MS)
+def _ask_timeout(settings: Settings, requested: int | None) -> tuple[int, bool]:
+    default, ceiling = settings.ask_timeout_ms, settings.ask_max_timeout_ms
     wanted = default if requested is None or requested <= 0 else requested
     return min(wanted, ceiling), wanted > ceiling
-
-
-async def wait_for_reply(
-    agent: Agent, watcher: MailboxWatcher, pending: PendingAsk, timeout_s: float
-) -> Delivery | None:
-    """Wait on inbox events (not a timer) until the correlated reply can be taken."""
-    loop = asyncio.get_running_loop()
-    current = [anyio.Event()]
-
-    def poke() -> None:
-        # Runs on watchdog's thread, which holds the observer's lock: never block here
-        # (waiting for the loop while the loop waits in watcher.watch() would deadlock).
-        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
-            loop.call_soon_threadsafe(current[0].set)
-
-    unsubscribe = watcher.subscribe(poke)
-    try:
-        with anyio.move_on_after(timeout_s):
-            while True:
-                # A fresh event BEFORE looking: a write after the look sets it, a
-                # write before is seen by the look. No wakeup is lost.
-                current[0] = anyio.Event()
-                # Off the loop (it may wait for the mailbox lock). Not abandoned on
-                # cancel: a reply it takes still comes back to us, and the caller
-                # aborts it.
-                found = await anyio.to_thread.run_sync(agent.take_reply, pending)
-                if found is not None:
-                    return found
-                await current[0].wait()
-        return None
-    finally:
-        unsubscribe()
 
 
 # -- the server ---------------------------------------------------------------------
 
 
-def build_server(agent: Agent, watcher: MailboxWatcher) -> MCPServer:
+def build_server(agent: Agent, watcher: MailboxWatcher, settings: Settings) -> MCPServer:
     mcp = MCPServer(
         "oxtail",
         version=__version__,
@@ -267,7 +228,7 @@ def build_server(agent: Agent, watcher: MailboxWatcher) -> MCPServer:
         ctx: Context,
         name: str,
         project_root: str | None = None,
-        mode: str = "auto",
+        mode: ReadMode = "auto",
         limit: int = 20,
         max_bytes: int = 20_000,
         pane_lines: int = 80,
@@ -354,7 +315,11 @@ def build_server(agent: Agent, watcher: MailboxWatcher) -> MCPServer:
 
     @mcp.tool()
     def send_message(
-        ctx: Context, target: str, body: str, reply_to: str | None = None, wake: str = "off"
+        ctx: Context,
+        target: str,
+        body: str,
+        reply_to: str | None = None,
+        wake: WakeMode = "off",
     ) -> Sent:
         """Send a message (≤ 8 KB) to a peer in this project. target: tmux session name
         or session id. reply_to: the request_id you are answering. wake: 'auto' also
@@ -402,71 +367,35 @@ def build_server(agent: Agent, watcher: MailboxWatcher) -> MCPServer:
 
     @mcp.tool()
     async def ask_peer(
-        ctx: Context, target: str, body: str, timeout_ms: int | None = None, wake: str = "auto"
+        ctx: Context,
+        target: str,
+        body: str,
+        timeout_ms: int | None = None,
+        wake: WakeMode = "auto",
     ) -> AskOutcome:
         """Ask a peer and wait for its answer (it replies with send_message(reply_to=
-        <request_id>)). Returns the reply, or status 'timeout' (default 60 s); a late
-        reply then lands in your inbox. wake 'auto' (default) prompts an idle peer to
-        read its inbox; 'off' does not."""
+        <request_id>)). Returns the reply; or status 'timeout' (default 60 s), after
+        which a late reply lands in your inbox; or 'peer-gone' when the peer's server
+        exits during the wait. wake 'auto' (default) prompts an idle peer to read its
+        inbox; 'off' does not."""
         agent.observe_meta(ctx.request_context.meta)
-        timeout, clamped = _ask_timeout(timeout_ms)
-        started = time.monotonic()
-        woke = [DISABLED]
+        timeout, clamped = _ask_timeout(settings, timeout_ms)
         try:
-            waking = _wake_mode(wake)
-            with agent.ask(target, body) as pending:
-                watch = Watch()  # the end of the wait ends the wake's watching too
-                delivery: Delivery | None = None
-                failure: OxtailError | None = None
-
-                def wake_target() -> str:
-                    rid = pending.request_id
-                    return agent.wake(pending.target, rid, request_id=rid, watch=watch).status
-
-                async def wake_peer() -> None:
-                    woke[0] = await _wake_in_thread(wake_target)
-
-                try:
-                    # The wake runs beside the wait (in a worker thread); its status is
-                    # only needed at the end.
-                    async with anyio.create_task_group() as tg:
-                        if waking:
-                            tg.start_soon(wake_peer)
-                        try:
-                            delivery = await wait_for_reply(
-                                agent, watcher, pending, timeout / 1000
-                            )
-                            await _test_hold(delivery)
-                        except OxtailError as exc:  # inside: a task group wraps errors
-                            failure = exc
-                        finally:
-                            watch.finish(answered=delivery is not None)
-                    # The last await: after it a cancel cannot stop the answer (the SDK
-                    # writes it with no checkpoint between), so the commit comes after.
-                    await anyio.lowlevel.checkpoint()
-                except BaseException:
-                    if delivery is not None:
-                        delivery.abort()  # cancelled: the reply goes back to the inbox
-                    raise
-                if failure is not None:
-                    if delivery is not None:
-                        delivery.abort()
-                    raise failure
-                if delivery is not None:
-                    delivery.commit()
-                reply = delivery.messages[0] if delivery else None
+            asked = await asking.ask_peer(
+                agent, watcher, target, body, timeout_ms=timeout, wake=_wake_mode(wake)
+            )
         except OxtailError as exc:
             return cast(AskOutcome, _error(exc))
         return AskOutcome(
-            status="answered" if reply else "timeout",
-            request_id=pending.request_id,
-            target=pending.target.name,
-            target_session_id=pending.target.client_session_id,
-            reply=MessageOut.of(reply) if reply else None,
-            waited_ms=int((time.monotonic() - started) * 1000),
+            status=asked.status,
+            request_id=asked.request_id,
+            target=asked.target.name,
+            target_session_id=asked.target.client_session_id,
+            reply=MessageOut.of(asked.reply) if asked.reply else None,
+            waited_ms=asked.waited_ms,
             timeout_ms=timeout,
             timeout_clamped=clamped,
-            wake_status=woke[0],
+            wake_status=asked.wake.status,
         )
 
     return mcp
@@ -476,23 +405,6 @@ def _wake_mode(wake: str) -> bool:
     if wake not in ("auto", "off"):
         raise OxtailError(f"wake must be 'auto' or 'off', not {wake!r}", code="bad-wake")
     return wake == "auto"
-
-
-async def _wake_in_thread(run: Callable[[], str]) -> str:
-    """A wake off the event loop; a bug in it must not fail the ask that waits beside it."""
-    try:
-        return await anyio.to_thread.run_sync(run)
-    except Exception:
-        log.exception("wake failed")
-        return FIRED_UNCONFIRMED
-
-
-async def _test_hold(delivery: Delivery | None) -> None:
-    """Fault seam for tests: keep a taken reply uncommitted a while, so that a test can
-    cancel the call in that window (OXTAIL_TEST_HOLD_REPLY_MS)."""
-    hold_ms = _env_ms("OXTAIL_TEST_HOLD_REPLY_MS", 0)
-    if delivery is not None and hold_ms:
-        await anyio.sleep(hold_ms / 1000)
 
 
 def serve() -> None:
@@ -511,7 +423,7 @@ def serve() -> None:
         watcher.watch(box.paths.directory)
     watcher.start()
     try:
-        build_server(agent, watcher).run()
+        build_server(agent, watcher, settings).run()
     finally:
         watcher.stop()
         agent.stop()

@@ -186,41 +186,33 @@ async def test_ask_peer_times_out_with_a_clear_status_and_clamps_the_timeout(
         assert out["waited_ms"] >= 300
 
 
-async def test_ask_peer_cancelled_after_the_reply_was_taken_puts_it_back(
-    tmux_server: PrivateTmux,
-    server_env: dict[str, str],
-    project: Path,
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "kill-9"])
+async def test_ask_peer_returns_peer_gone_soon_after_the_peers_server_exits(
+    tmux_server: PrivateTmux, server_env: dict[str, str], project: Path, sig: signal.Signals
 ) -> None:
-    alpha = _agent(
-        tmux_server, {**server_env, "OXTAIL_TEST_HOLD_REPLY_MS": "3000"}, "alpha", project, SID_A
-    )
+    alpha = _agent(tmux_server, server_env, "alpha", project, SID_A)
     beta = _agent(tmux_server, server_env, "beta", project, SID_B)
-    layout = Layout(Path(server_env["AGENTMAIL_HOME"]))
+    box = Mailbox.open(Layout(Path(server_env["AGENTMAIL_HOME"])), SID_A)
     async with alpha.client() as a, beta.client() as b:
-        with anyio.move_on_after(8):  # the client gives up while the reply is held
-            async with anyio.create_task_group() as tg:
-
-                async def ask() -> None:
-                    await a.call_tool(
-                        "ask_peer", {"target": "beta", "body": "q", "timeout_ms": 60000}
-                    )
-
-                tg.start_soon(ask)
-                request = await first_message(b)
-                ok(
-                    await b.call_tool(
-                        "send_message",
-                        {"target": SID_A, "body": "the answer", "reply_to": request["request_id"]},
-                    )
-                )
-                # the asker takes the reply into a claim, then holds it 3 s
-                box = Mailbox.open(layout, SID_A)
-                await await_until(lambda: box.claims(), what="the reply to be claimed")
-                tg.cancel_scope.cancel()
-        await await_until(lambda: not box.claims(), what="the abort")
-        assert not box.paths.delivered.exists(), "the cancelled reply was committed"
-        back = ok(await a.call_tool("read_my_messages", {}))
-        assert [m["body"] for m in back["messages"]] == ["the answer"]
+        beta_pid = ok(await b.call_tool("get_my_session", {}))["server_pid"]
+        result: dict[str, Any] = {}
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(
+                call_into,
+                result,
+                a,
+                "ask_peer",
+                {"target": "beta", "body": "still there?", "timeout_ms": 60000, "wake": "off"},
+            )
+            request = await first_message(b)
+            killed_at = anyio.current_time()
+            os.kill(beta_pid, sig)
+        took = anyio.current_time() - killed_at
+        assert result["status"] == "peer-gone", result
+        assert result["request_id"] == request["request_id"] and result["reply"] is None
+        assert took < 5, f"peer-gone came {took:.1f}s after the kill"
+        # nothing left dangling: the ask's hold on our inbox is gone
+        assert not [p for p in box.paths.directory.iterdir() if p.name.startswith("await.")]
 
 
 async def test_ask_peer_needs_a_target_with_a_session_id(

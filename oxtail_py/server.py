@@ -9,8 +9,11 @@ an isError result whose structuredContent is {"error": <stable code>,
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import sys
 from collections.abc import Callable
+from types import FrameType
 from typing import Any, Literal, TypeVar, cast
 
 import anyio
@@ -407,6 +410,22 @@ def _wake_mode(wake: str) -> bool:
     return wake == "auto"
 
 
+def _exit_on_signals(agent: Agent) -> None:
+    """SIGTERM/SIGHUP end the process, now. sys.exit from a signal handler (as
+    unregister_on_exit does) raises in the event loop, which then waits for ever on the
+    stdin reader's thread, blocked in a read: the server lived on with its entry gone,
+    and an ask waiting on it never learnt it was gone. Clean up, then _exit."""
+
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        try:
+            agent.stop()
+        finally:
+            os._exit(128 + signum)
+
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, handler)
+
+
 def serve() -> None:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="oxtail: %(message)s")
     settings = Settings.from_env()
@@ -415,6 +434,7 @@ def serve() -> None:
     agent.on_new_mailbox = watcher.watch
     agent.start()
     unregister_on_exit(agent.registry, agent.me)
+    _exit_on_signals(agent)
     if agent.client is not None and agent.client.type == CLAUDE:
         problem = hooks_problem(settings)
         if problem:  # once, at start: mail still arrives via read_my_messages

@@ -320,6 +320,31 @@ async def test_tools_advertise_output_schemas(world: dict[str, ServerProc]) -> N
         assert json.dumps(tools["ask_peer"].input_schema).count("timeout_ms") == 1
 
 
+async def test_fixed_value_parameters_are_enums_the_schema_checks(
+    world: dict[str, ServerProc],
+) -> None:
+    async with world["alpha"].client() as a, world["beta"].client() as _b:
+        tools = {t.name: t for t in (await a.list_tools()).tools}
+        enums = {
+            ("send_message", "wake"): ["auto", "off"],
+            ("ask_peer", "wake"): ["auto", "off"],
+            ("read_session", "mode"): ["auto", "transcript", "pane"],
+        }
+        for (tool, param), values in enums.items():
+            assert tools[tool].input_schema["properties"][param]["enum"] == values, (tool, param)
+        bad = {
+            "send_message": {"target": "beta", "body": "hi", "wake": "loud"},
+            "ask_peer": {"target": "beta", "body": "hi", "wake": "loud", "timeout_ms": 100},
+            "read_session": {"name": "beta", "mode": "everything"},
+        }
+        for tool, args in bad.items():
+            refused = await a.call_tool(tool, args)
+            assert refused.is_error, tool
+            text = " ".join(getattr(c, "text", "") for c in refused.content)
+            assert "loud" in text or "everything" in text, text
+        assert ok(await _b.call_tool("read_my_messages", {}))["count"] == 0  # nothing sent
+
+
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "transcripts"
 
 

@@ -291,7 +291,7 @@ class Agent:
         limit: int = 20,
         max_bytes: int = 20_000,
         pane_lines: int = 80,
-    ) -> dict[str, Any]:
+    ) -> SessionView:
         if mode not in READ_MODES:
             raise OxtailError(f"mode must be one of {', '.join(READ_MODES)}", code="bad-mode")
         if not (1 <= limit <= 500 and 200 <= max_bytes <= 500_000 and 1 <= pane_lines <= 5000):
@@ -308,18 +308,22 @@ class Agent:
                 f"{row.client_session_id}); try mode='pane'",
                 code="no-transcript",
             )
-        base = {
-            "name": row.name,
-            "kind": row.kind,
-            "client_type": row.client_type,
-            "client_session_id": row.client_session_id,
-            "tmux_pane": row.tmux_pane,
-        }
+        def view(mode: str, **shown: Any) -> SessionView:
+            return SessionView(
+                name=row.name,
+                kind=row.kind,
+                mode=mode,
+                client_type=row.client_type,
+                client_session_id=row.client_session_id,
+                tmux_pane=row.tmux_pane,
+                **shown,
+            )
+
         if path is not None:
-            view = transcripts.read_transcript(
+            turns = transcripts.read_transcript(
                 path, row.client_type or "", limit=limit, max_bytes=max_bytes
             )
-            return {**base, "mode": "transcript", "transcript": view}
+            return view("transcript", transcript=turns)
         if row.tmux_pane is None:
             raise OxtailError(
                 f"{row.name!r} has neither a transcript nor a tmux pane to read",
@@ -330,7 +334,7 @@ class Agent:
         truncated = len(data) > max_bytes
         if truncated:
             text = data[-max_bytes:].decode(errors="ignore")
-        return {**base, "mode": "pane", "pane_text": text, "truncated": truncated}
+        return view("pane", pane_text=text, truncated=truncated)
 
     def _transcript_of(self, row: Row) -> Path | None:
         if row.kind != "agent" or not row.client_session_id or not row.client_type:
@@ -377,29 +381,19 @@ class Agent:
         self._mailbox(row.mailbox_key).enqueue(msg)
         return SendReceipt(msg.id, None, row)
 
-    def read_messages(self) -> tuple[list[Message], int, Callable[[bool], None]]:
-        """(messages oldest first, quarantined count, finish(handed_over))."""
+    def read(self) -> InboxRead:
+        """Take every message waiting in our boxes into claims. The caller commits the
+        result once the messages are handed over, or aborts it (they go back)."""
         self.refresh_identity()
         deliveries: list[Delivery] = []
         try:
             for box in self.my_mailboxes():
                 deliveries.append(box.drain())
         except BaseException:
-            for d in deliveries:
-                d.abort()
+            InboxRead([], 0, deliveries).abort()
             raise
         messages = sorted((m for d in deliveries for m in d.messages), key=lambda m: m.enqueued_at)
-
-        def finish(handed_over: bool) -> None:
-            # Each box on its own: a failure in one must not strand the others. A claim
-            # left behind is recovered once we exit (a duplicate at worst, never a loss).
-            for d in deliveries:
-                try:
-                    d.commit() if handed_over else d.abort()
-                except OxtailError as exc:
-                    log.warning("could not settle a mailbox claim: %s", exc)
-
-        return messages, sum(d.quarantined for d in deliveries), finish
+        return InboxRead(messages, sum(d.quarantined for d in deliveries), deliveries)
 
     @contextmanager
     def ask(
@@ -466,6 +460,45 @@ class Agent:
             if found is not None:
                 return found
         return None
+
+
+@dataclass
+class InboxRead:
+    """Messages taken from every box of ours (oldest first), not yet handed over."""
+
+    messages: list[Message]
+    quarantined: int
+    _deliveries: list[Delivery] = field(repr=False)
+
+    def commit(self) -> None:
+        self._settle(handed_over=True)
+
+    def abort(self) -> None:
+        self._settle(handed_over=False)
+
+    def _settle(self, *, handed_over: bool) -> None:
+        # Each box on its own: a failure in one must not strand the others. A claim left
+        # behind is recovered once we exit (a duplicate at worst, never a loss).
+        for d in self._deliveries:
+            try:
+                d.commit() if handed_over else d.abort()
+            except OxtailError as exc:
+                log.warning("could not settle a mailbox claim: %s", exc)
+
+
+@dataclass
+class SessionView:
+    """What read_session shows of a peer: its transcript or its pane's screen."""
+
+    name: str
+    kind: str
+    mode: str
+    client_type: str | None
+    client_session_id: str | None
+    tmux_pane: str | None
+    transcript: transcripts.TranscriptView | None = None
+    pane_text: str | None = None
+    truncated: bool = False
 
 
 @dataclass

@@ -23,7 +23,7 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.types import CallToolResult, TextContent
 from pydantic import BaseModel, Field
 
-from oxtail_py import __version__, asking
+from oxtail_py import __version__, asking, tmux
 from oxtail_py.agent import Agent
 from oxtail_py.discovery import Row
 from oxtail_py.errors import OxtailError
@@ -242,23 +242,31 @@ def build_server(agent: Agent, watcher: MailboxWatcher, settings: Settings) -> M
 
         def work() -> SessionRead:
             got = agent.read_session(name, project_root, mode, limit, max_bytes, pane_lines)
-            view = got.pop("transcript", None)
+            shown = SessionRead(
+                name=got.name,
+                kind=got.kind,
+                mode=got.mode,
+                client_type=got.client_type,
+                client_session_id=got.client_session_id,
+                tmux_pane=got.tmux_pane,
+                pane_text=neutralize_json(got.pane_text),
+                truncated=got.truncated,
+            )
+            view = got.transcript
             if view is not None:
-                got.update(
-                    turns=[
-                        TurnOut(
-                            role=t.role,
-                            text=neutralize(t.text),
-                            timestamp=t.timestamp,
-                            tool_calls=[neutralize(f"{c.name}: {c.summary}") for c in t.tool_calls],
-                        )
-                        for t in view.turns
-                    ],
-                    total_turns=view.total_turns,
-                    truncated=view.truncated,
-                    truncated_reason=view.truncated_reason,
-                )
-            return SessionRead(**{**got, "pane_text": neutralize_json(got.get("pane_text"))})
+                shown.turns = [
+                    TurnOut(
+                        role=t.role,
+                        text=neutralize(t.text),
+                        timestamp=t.timestamp,
+                        tool_calls=[neutralize(f"{c.name}: {c.summary}") for c in t.tool_calls],
+                    )
+                    for t in view.turns
+                ]
+                shown.total_turns = view.total_turns
+                shown.truncated = view.truncated
+                shown.truncated_reason = view.truncated_reason
+            return shown
 
         return call(ctx, work)
 
@@ -350,22 +358,22 @@ def build_server(agent: Agent, watcher: MailboxWatcher, settings: Settings) -> M
         """Take every message waiting for you, oldest first. Each is shown once."""
         agent.observe_meta(ctx.request_context.meta)
         try:
-            messages, quarantined, finish = await anyio.to_thread.run_sync(agent.read_messages)
+            taken = await anyio.to_thread.run_sync(agent.read)
         except OxtailError as exc:
             return cast(Inbox, _error(exc))
         try:
             result = Inbox(
-                messages=[MessageOut.of(m) for m in messages],
-                count=len(messages),
-                quarantined=quarantined,
+                messages=[MessageOut.of(m) for m in taken.messages],
+                count=len(taken.messages),
+                quarantined=taken.quarantined,
             )
             # The last await: a cancel that arrives after it cannot stop the answer
             # (the SDK writes it with no checkpoint between), so commit only now.
             await anyio.lowlevel.checkpoint()
         except BaseException:
-            finish(False)
+            taken.abort()
             raise
-        finish(True)
+        taken.commit()
         return result
 
     @mcp.tool()
@@ -429,6 +437,7 @@ def _exit_on_signals(agent: Agent) -> None:
 def serve() -> None:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="oxtail: %(message)s")
     settings = Settings.from_env()
+    tmux.configure(settings)
     agent = Agent(Layout(settings.root), settings=settings)
     watcher = MailboxWatcher()
     agent.on_new_mailbox = watcher.watch

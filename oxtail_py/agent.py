@@ -301,7 +301,7 @@ class Agent:
             )
         listing = self.list_sessions(project_root, count_unread=False)
         row = resolve(listing, name, agents_only=False)
-        path = self._transcript_of(row) if mode != "pane" else None
+        path = self._transcript_of(row, listing.project_root) if mode != "pane" else None
         if mode == "transcript" and path is None:
             raise OxtailError(
                 f"no transcript found for {row.name!r} (client {row.client_type}, session "
@@ -336,13 +336,29 @@ class Agent:
             text = data[-max_bytes:].decode(errors="ignore")
         return view("pane", pane_text=text, truncated=truncated)
 
-    def _transcript_of(self, row: Row) -> Path | None:
+    def _transcript_of(self, row: Row, project_root: Path) -> Path | None:
+        """The row's transcript, only if the transcript itself says its session ran in
+        this project: the registry entry is peer-written, and a forged one could name
+        another project's transcript (its path, or that session's id)."""
         if row.kind != "agent" or not row.client_session_id or not row.client_type:
             return None
         recorded = row.entry.client.transcript_path if row.entry else None
+        path: Path | None
         if recorded and transcripts.is_allowed_transcript(Path(recorded)):
-            return Path(recorded)
-        return transcripts.locate_transcript(row.client_type, row.client_session_id)
+            path = Path(recorded)
+        else:
+            path = transcripts.locate_transcript(row.client_type, row.client_session_id)
+        if path is None:
+            return None
+        ran_in = transcripts.transcript_cwd(path)
+        if ran_in is None or not _is_within(Path(ran_in), project_root):
+            raise OxtailError(
+                f"the transcript of {row.name!r} records a session in {ran_in or 'no directory'},"
+                f" not in this project ({project_root}); nothing read. Its pane can still be "
+                "read with mode='pane'",
+                code="transcript-outside-project",
+            )
+        return path
 
     # -- messaging ----------------------------------------------------------------
 
@@ -460,6 +476,11 @@ class Agent:
             if found is not None:
                 return found
         return None
+
+
+def _is_within(path: Path, root: Path) -> bool:
+    real = Path(os.path.realpath(path))
+    return real == root or real.is_relative_to(root)
 
 
 @dataclass

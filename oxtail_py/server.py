@@ -34,7 +34,7 @@ from oxtail_py.layout import Layout
 from oxtail_py.messages import Message
 from oxtail_py.registry import unregister_on_exit
 from oxtail_py.settings import Settings
-from oxtail_py.wake import DISABLED
+from oxtail_py.wake import WakeReport, WakeStatus
 from oxtail_py.watch import MailboxWatcher
 
 T = TypeVar("T")
@@ -144,6 +144,7 @@ class Sent(BaseModel):
     target_session_id: str | None
     target_pane: str | None
     wake_status: str
+    wake_detail: str = Field("", description="why the wake was skipped, or what went wrong")
 
 
 class Inbox(BaseModel):
@@ -166,6 +167,7 @@ class AskOutcome(BaseModel):
     timeout_ms: int
     timeout_clamped: bool
     wake_status: str
+    wake_detail: str = Field("", description="why the wake was skipped, or what went wrong")
 
 
 # -- plumbing ---------------------------------------------------------------------
@@ -339,16 +341,16 @@ def build_server(agent: Agent, watcher: MailboxWatcher, settings: Settings) -> M
         def work() -> Sent:
             waking = _wake_mode(wake)
             receipt = agent.send(target, body, reply_to=reply_to)
-            status = DISABLED
+            report = WakeReport(WakeStatus.DISABLED)
             if waking:
                 report = agent.wake(receipt.target, receipt.message_id, reply_to=reply_to)
-                status = report.status
             return Sent(
                 message_id=receipt.message_id,
                 target=receipt.target.name,
                 target_session_id=receipt.target.client_session_id,
                 target_pane=receipt.target.tmux_pane,
-                wake_status=status,
+                wake_status=report.status,
+                wake_detail=report.detail,
             )
 
         return call(ctx, work)
@@ -407,6 +409,7 @@ def build_server(agent: Agent, watcher: MailboxWatcher, settings: Settings) -> M
             timeout_ms=timeout,
             timeout_clamped=clamped,
             wake_status=asked.wake.status,
+            wake_detail=asked.wake.detail,
         )
 
     return mcp

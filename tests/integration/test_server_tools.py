@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -184,6 +185,13 @@ async def test_ask_peer_times_out_with_a_clear_status_and_clamps_the_timeout(
         assert out["status"] == "timeout" and out["reply"] is None
         assert out["timeout_ms"] == 300 and out["timeout_clamped"] is False
         assert out["waited_ms"] >= 300
+        # beta has no client to type into: the wake says why it did nothing
+        assert out["wake_status"].startswith("skipped") and "Claude Code or Codex" in (
+            out["wake_detail"]
+        ), out
+        waking = {"target": "beta", "body": "x", "wake": "auto"}
+        sent = ok(await a.call_tool("send_message", waking))
+        assert sent["wake_status"] == out["wake_status"] and sent["wake_detail"]
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "kill-9"])
@@ -272,6 +280,7 @@ async def test_read_session_reads_a_pane_and_a_transcript_and_refuses_other_proj
     world: dict[str, ServerProc],
     tmux_server: PrivateTmux,
     server_env: dict[str, str],
+    project: Path,
 ) -> None:
     tmux_server.run("send-keys", "-t", "notes", "-l", "echo marker-$((6*7))")
     tmux_server.run("send-keys", "-t", "notes", "Enter")
@@ -279,7 +288,7 @@ async def test_read_session_reads_a_pane_and_a_transcript_and_refuses_other_proj
     fixtures = sorted((Path(__file__).parents[1] / "fixtures/transcripts/claude").glob("*.jsonl"))
     projects = Path(server_env["HOME"]) / ".claude/projects/-proj"
     projects.mkdir(parents=True)
-    (projects / f"{SID_B}.jsonl").write_bytes(fixtures[0].read_bytes())
+    (projects / f"{SID_B}.jsonl").write_bytes(_recorded_in(fixtures[0].read_bytes(), project))
     async with (
         world["alpha"].client() as a,
         world["beta"].client() as _b,
@@ -294,9 +303,6 @@ async def test_read_session_reads_a_pane_and_a_transcript_and_refuses_other_proj
         beta_pane = ok(await a.call_tool("read_session", {"name": "beta", "mode": "pane"}))
         assert beta_pane["mode"] == "pane"
         assert error_code(await a.call_tool("read_session", {"name": "gamma"})) == "cross-project"
-        assert error_code(await a.call_tool("read_session", {"name": "beta", "mode": "x"})) == (
-            "bad-mode"
-        )
         assert error_code(
             await a.call_tool("read_session", {"name": "beta", "mode": "transcript"})
         ) == ("no-transcript")
@@ -346,6 +352,12 @@ async def test_fixed_value_parameters_are_enums_the_schema_checks(
 
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "transcripts"
+_RECORDED_CWD = re.compile(rb'"cwd":"/[^"]*"')
+
+
+def _recorded_in(data: bytes, project: Path) -> bytes:
+    """A fixture transcript as if its session had run in `project` (its recorded cwd)."""
+    return _RECORDED_CWD.sub(b'"cwd":' + json.dumps(str(project)).encode(), data)
 
 
 async def test_read_session_parses_real_claude_and_codex_transcripts_with_budgets(
@@ -363,13 +375,15 @@ async def test_read_session_parses_real_claude_and_codex_transcripts_with_budget
     claude_dir = home / ".claude/projects/-anything"
     claude_dir.mkdir(parents=True)
     (claude_dir / f"{claude_fx['session_id']}.jsonl").write_bytes(
-        (FIXTURES / claude_fx["file"]).read_bytes()
+        _recorded_in((FIXTURES / claude_fx["file"]).read_bytes(), project)
     )
     # Codex keeps rollouts in date folders; the thread id (UUIDv7) carries the date.
     stamp = codex_fx["original_name"].split("-")[1:4]
     codex_dir = home / ".codex/sessions" / stamp[0] / stamp[1] / stamp[2][:2]
     codex_dir.mkdir(parents=True)
-    (codex_dir / codex_fx["original_name"]).write_bytes((FIXTURES / codex_fx["file"]).read_bytes())
+    (codex_dir / codex_fx["original_name"]).write_bytes(
+        _recorded_in((FIXTURES / codex_fx["file"]).read_bytes(), project)
+    )
 
     alpha = _agent(tmux_server, server_env, "alpha", project, SID_A)
     claude_peer = _agent(
@@ -390,6 +404,29 @@ async def test_read_session_parses_real_claude_and_codex_transcripts_with_budget
             assert last["total_turns"] == read["total_turns"]
             small = ok(await a.call_tool("read_session", {"name": name, "max_bytes": 200}))
             assert small["truncated"] and sum(len(t["text"]) for t in small["turns"]) <= 400
+
+
+async def test_read_session_refuses_a_transcript_recorded_in_another_project(
+    tmux_server: PrivateTmux, server_env: dict[str, str], project: Path, tmp_path: Path
+) -> None:
+    """A peer of this project whose (peer-written) entry points at another project's
+    transcript: the transcript's own recorded cwd decides, and nothing is read."""
+    other = tmp_path / "other-proj"
+    fixture = json.loads((FIXTURES / "manifest.json").read_text())[0]
+    data = _recorded_in((FIXTURES / fixture["file"]).read_bytes(), other)
+    claude_dir = Path(server_env["HOME"]) / ".claude/projects/-other-proj"
+    claude_dir.mkdir(parents=True)
+    (claude_dir / f"{SID_B}.jsonl").write_bytes(data)
+    alpha = _agent(tmux_server, server_env, "alpha", project, SID_A)
+    peer = _agent(tmux_server, server_env, "cl", project, SID_B, as_client="claude")
+    async with alpha.client() as a, peer.client() as _p:
+        for mode in ("transcript", "auto"):
+            out = await a.call_tool("read_session", {"name": "cl", "mode": mode})
+            assert error_code(out) == "transcript-outside-project", mode
+            assert "turn one" not in str(out.content)  # no turn of the other session shown
+        assert ok(await a.call_tool("read_session", {"name": "cl", "mode": "pane"}))["mode"] == (
+            "pane"
+        )
 
 
 async def test_a_claude_server_warns_once_on_stderr_when_hooks_are_missing(

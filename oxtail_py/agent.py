@@ -47,6 +47,7 @@ class SendReceipt:
     message_id: str
     request_id: str | None
     target: Row
+    reply_awaited: bool = False  # a live ask_peer of the target waited for this reply
 
 
 @dataclass
@@ -394,8 +395,12 @@ class Agent:
         msg = Message.create(
             body, from_session_id=self.identity.session_id, reply_to=reply_to, origin=self._origin()
         )
-        self._mailbox(row.mailbox_key).enqueue(msg)
-        return SendReceipt(msg.id, None, row)
+        box = self._mailbox(row.mailbox_key)
+        # Looked at before the reply lands: once it has, the asker may take it and end
+        # its ask at once, and a look after would see no ask waiting.
+        awaited = reply_to is not None and box.awaits(reply_to)
+        box.enqueue(msg)
+        return SendReceipt(msg.id, None, row, reply_awaited=awaited)
 
     def read(self) -> InboxRead:
         """Take every message waiting in our boxes into claims. The caller commits the

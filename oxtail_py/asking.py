@@ -143,7 +143,7 @@ async def ask_peer(
     a request that cannot be sent; a reply is committed only once nothing can cancel
     the caller's answer any more."""
     started = time.monotonic()
-    woke = [WakeReport(WakeStatus.DISABLED)]
+    woke = WakeReport(WakeStatus.DISABLED)
     with agent.ask(target, body) as pending:
         watch = Watch()  # the end of the wait ends the wake's watching too
         waited = _Waited(None, peer_gone=False)
@@ -154,7 +154,8 @@ async def ask_peer(
             return agent.wake(pending.target, rid, request_id=rid, watch=watch)
 
         async def wake_peer() -> None:
-            woke[0] = await _wake_in_thread(wake_target)
+            nonlocal woke
+            woke = await _wake_in_thread(wake_target)
 
         try:
             # The wake runs beside the wait (in a worker thread); its report is only
@@ -190,7 +191,7 @@ async def ask_peer(
         target=pending.target,
         reply=reply,
         waited_ms=int((time.monotonic() - started) * 1000),
-        wake=woke[0],
+        wake=woke,
     )
 
 

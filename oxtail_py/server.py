@@ -342,7 +342,11 @@ def build_server(agent: Agent, watcher: MailboxWatcher, settings: Settings) -> M
             waking = _wake_mode(wake)
             receipt = agent.send(target, body, reply_to=reply_to)
             report = WakeReport(WakeStatus.DISABLED)
-            if waking:
+            if waking and receipt.reply_awaited:
+                report = WakeReport(
+                    WakeStatus.SKIPPED_BUSY, detail="it is waiting in ask_peer for this reply"
+                )
+            elif waking:
                 report = agent.wake(receipt.target, receipt.message_id, reply_to=reply_to)
             return Sent(
                 message_id=receipt.message_id,

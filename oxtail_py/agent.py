@@ -47,6 +47,7 @@ class SendReceipt:
     message_id: str
     request_id: str | None
     target: Row
+    reply_awaited: bool = False  # a live ask_peer of the target waited for this reply
 
 
 @dataclass
@@ -291,7 +292,7 @@ class Agent:
         limit: int = 20,
         max_bytes: int = 20_000,
         pane_lines: int = 80,
-    ) -> dict[str, Any]:
+    ) -> SessionView:
         if mode not in READ_MODES:
             raise OxtailError(f"mode must be one of {', '.join(READ_MODES)}", code="bad-mode")
         if not (1 <= limit <= 500 and 200 <= max_bytes <= 500_000 and 1 <= pane_lines <= 5000):
@@ -301,25 +302,29 @@ class Agent:
             )
         listing = self.list_sessions(project_root, count_unread=False)
         row = resolve(listing, name, agents_only=False)
-        path = self._transcript_of(row) if mode != "pane" else None
+        path = self._transcript_of(row, listing.project_root) if mode != "pane" else None
         if mode == "transcript" and path is None:
             raise OxtailError(
                 f"no transcript found for {row.name!r} (client {row.client_type}, session "
                 f"{row.client_session_id}); try mode='pane'",
                 code="no-transcript",
             )
-        base = {
-            "name": row.name,
-            "kind": row.kind,
-            "client_type": row.client_type,
-            "client_session_id": row.client_session_id,
-            "tmux_pane": row.tmux_pane,
-        }
+        def view(mode: str, **shown: Any) -> SessionView:
+            return SessionView(
+                name=row.name,
+                kind=row.kind,
+                mode=mode,
+                client_type=row.client_type,
+                client_session_id=row.client_session_id,
+                tmux_pane=row.tmux_pane,
+                **shown,
+            )
+
         if path is not None:
-            view = transcripts.read_transcript(
+            turns = transcripts.read_transcript(
                 path, row.client_type or "", limit=limit, max_bytes=max_bytes
             )
-            return {**base, "mode": "transcript", "transcript": view}
+            return view("transcript", transcript=turns)
         if row.tmux_pane is None:
             raise OxtailError(
                 f"{row.name!r} has neither a transcript nor a tmux pane to read",
@@ -330,15 +335,31 @@ class Agent:
         truncated = len(data) > max_bytes
         if truncated:
             text = data[-max_bytes:].decode(errors="ignore")
-        return {**base, "mode": "pane", "pane_text": text, "truncated": truncated}
+        return view("pane", pane_text=text, truncated=truncated)
 
-    def _transcript_of(self, row: Row) -> Path | None:
+    def _transcript_of(self, row: Row, project_root: Path) -> Path | None:
+        """The row's transcript, only if the transcript itself says its session ran in
+        this project: the registry entry is peer-written, and a forged one could name
+        another project's transcript (its path, or that session's id)."""
         if row.kind != "agent" or not row.client_session_id or not row.client_type:
             return None
         recorded = row.entry.client.transcript_path if row.entry else None
+        path: Path | None
         if recorded and transcripts.is_allowed_transcript(Path(recorded)):
-            return Path(recorded)
-        return transcripts.locate_transcript(row.client_type, row.client_session_id)
+            path = Path(recorded)
+        else:
+            path = transcripts.locate_transcript(row.client_type, row.client_session_id)
+        if path is None:
+            return None
+        ran_in = transcripts.transcript_cwd(path)
+        if ran_in is None or not _is_within(Path(ran_in), project_root):
+            raise OxtailError(
+                f"the transcript of {row.name!r} records a session in {ran_in or 'no directory'},"
+                f" not in this project ({project_root}); nothing read. Its pane can still be "
+                "read with mode='pane'",
+                code="transcript-outside-project",
+            )
+        return path
 
     # -- messaging ----------------------------------------------------------------
 
@@ -374,32 +395,26 @@ class Agent:
         msg = Message.create(
             body, from_session_id=self.identity.session_id, reply_to=reply_to, origin=self._origin()
         )
-        self._mailbox(row.mailbox_key).enqueue(msg)
-        return SendReceipt(msg.id, None, row)
+        box = self._mailbox(row.mailbox_key)
+        # Looked at before the reply lands: once it has, the asker may take it and end
+        # its ask at once, and a look after would see no ask waiting.
+        awaited = reply_to is not None and box.awaits(reply_to)
+        box.enqueue(msg)
+        return SendReceipt(msg.id, None, row, reply_awaited=awaited)
 
-    def read_messages(self) -> tuple[list[Message], int, Callable[[bool], None]]:
-        """(messages oldest first, quarantined count, finish(handed_over))."""
+    def read(self) -> InboxRead:
+        """Take every message waiting in our boxes into claims. The caller commits the
+        result once the messages are handed over, or aborts it (they go back)."""
         self.refresh_identity()
         deliveries: list[Delivery] = []
         try:
             for box in self.my_mailboxes():
                 deliveries.append(box.drain())
         except BaseException:
-            for d in deliveries:
-                d.abort()
+            InboxRead([], 0, deliveries).abort()
             raise
         messages = sorted((m for d in deliveries for m in d.messages), key=lambda m: m.enqueued_at)
-
-        def finish(handed_over: bool) -> None:
-            # Each box on its own: a failure in one must not strand the others. A claim
-            # left behind is recovered once we exit (a duplicate at worst, never a loss).
-            for d in deliveries:
-                try:
-                    d.commit() if handed_over else d.abort()
-                except OxtailError as exc:
-                    log.warning("could not settle a mailbox claim: %s", exc)
-
-        return messages, sum(d.quarantined for d in deliveries), finish
+        return InboxRead(messages, sum(d.quarantined for d in deliveries), deliveries)
 
     @contextmanager
     def ask(
@@ -466,6 +481,50 @@ class Agent:
             if found is not None:
                 return found
         return None
+
+
+def _is_within(path: Path, root: Path) -> bool:
+    real = Path(os.path.realpath(path))
+    return real == root or real.is_relative_to(root)
+
+
+@dataclass
+class InboxRead:
+    """Messages taken from every box of ours (oldest first), not yet handed over."""
+
+    messages: list[Message]
+    quarantined: int
+    _deliveries: list[Delivery] = field(repr=False)
+
+    def commit(self) -> None:
+        self._settle(handed_over=True)
+
+    def abort(self) -> None:
+        self._settle(handed_over=False)
+
+    def _settle(self, *, handed_over: bool) -> None:
+        # Each box on its own: a failure in one must not strand the others. A claim left
+        # behind is recovered once we exit (a duplicate at worst, never a loss).
+        for d in self._deliveries:
+            try:
+                d.commit() if handed_over else d.abort()
+            except OxtailError as exc:
+                log.warning("could not settle a mailbox claim: %s", exc)
+
+
+@dataclass
+class SessionView:
+    """What read_session shows of a peer: its transcript or its pane's screen."""
+
+    name: str
+    kind: str
+    mode: str
+    client_type: str | None
+    client_session_id: str | None
+    tmux_pane: str | None
+    transcript: transcripts.TranscriptView | None = None
+    pane_text: str | None = None
+    truncated: bool = False
 
 
 @dataclass

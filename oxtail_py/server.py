@@ -8,14 +8,13 @@ an isError result whose structuredContent is {"error": <stable code>,
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import os
+import signal
 import sys
-import time
 from collections.abc import Callable
-from typing import Any, Final, TypeVar, cast
+from types import FrameType
+from typing import Any, Literal, TypeVar, cast
 
 import anyio
 import anyio.lowlevel
@@ -24,26 +23,25 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.types import CallToolResult, TextContent
 from pydantic import BaseModel, Field
 
-from oxtail_py import __version__
-from oxtail_py.agent import Agent, PendingAsk
+from oxtail_py import __version__, asking, tmux
+from oxtail_py.agent import Agent
 from oxtail_py.discovery import Row
 from oxtail_py.errors import OxtailError
 from oxtail_py.framing import neutralize, neutralize_json
 from oxtail_py.hooks_install import hooks_problem
 from oxtail_py.identity import CLAUDE
 from oxtail_py.layout import Layout
-from oxtail_py.mailbox import Delivery
 from oxtail_py.messages import Message
 from oxtail_py.registry import unregister_on_exit
 from oxtail_py.settings import Settings
-from oxtail_py.wake import DISABLED, FIRED_UNCONFIRMED, Watch
+from oxtail_py.wake import WakeReport, WakeStatus
 from oxtail_py.watch import MailboxWatcher
 
 T = TypeVar("T")
 log = logging.getLogger("oxtail_py")
 
-DEFAULT_ASK_TIMEOUT_MS: Final = 60_000
-DEFAULT_ASK_MAX_TIMEOUT_MS: Final = 600_000
+WakeMode = Literal["auto", "off"]
+ReadMode = Literal["auto", "transcript", "pane"]
 
 
 # -- output models ------------------------------------------------------------------
@@ -146,6 +144,7 @@ class Sent(BaseModel):
     target_session_id: str | None
     target_pane: str | None
     wake_status: str
+    wake_detail: str = Field("", description="why the wake was skipped, or what went wrong")
 
 
 class Inbox(BaseModel):
@@ -155,7 +154,11 @@ class Inbox(BaseModel):
 
 
 class AskOutcome(BaseModel):
-    status: str = Field(description="'answered' or 'timeout' (a late reply lands in your inbox)")
+    status: str = Field(
+        description="'answered'; 'timeout' (a late reply lands in your inbox); or 'peer-gone' "
+        "(the peer's server exited while you waited: no reply will come; ask another peer "
+        "or wait for it to come back)"
+    )
     request_id: str
     target: str
     target_session_id: str | None
@@ -164,6 +167,7 @@ class AskOutcome(BaseModel):
     timeout_ms: int
     timeout_clamped: bool
     wake_status: str
+    wake_detail: str = Field("", description="why the wake was skipped, or what went wrong")
 
 
 # -- plumbing ---------------------------------------------------------------------
@@ -177,54 +181,16 @@ def _error(exc: OxtailError) -> CallToolResult:
     )
 
 
-def _env_ms(name: str, default: int) -> int:
-    raw = os.environ.get(name, "")
-    return int(raw) if raw.isdigit() and int(raw) > 0 else default
-
-
-def _ask_timeout(requested: int | None) -> tuple[int, bool]:
-    default = _env_ms("OXTAIL_ASK_PEER_TIMEOUT_MS", DEFAULT_ASK_TIMEOUT_MS)
-    ceiling = _env_ms("OXTAIL_ASK_PEER_MAX_TIMEOUT_MS", DEFAULT_ASK_MAX_TIMEOUT_MS)
+def _ask_timeout(settings: Settings, requested: int | None) -> tuple[int, bool]:
+    default, ceiling = settings.ask_timeout_ms, settings.ask_max_timeout_ms
     wanted = default if requested is None or requested <= 0 else requested
     return min(wanted, ceiling), wanted > ceiling
-
-
-async def wait_for_reply(
-    agent: Agent, watcher: MailboxWatcher, pending: PendingAsk, timeout_s: float
-) -> Delivery | None:
-    """Wait on inbox events (not a timer) until the correlated reply can be taken."""
-    loop = asyncio.get_running_loop()
-    current = [anyio.Event()]
-
-    def poke() -> None:
-        # Runs on watchdog's thread, which holds the observer's lock: never block here
-        # (waiting for the loop while the loop waits in watcher.watch() would deadlock).
-        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
-            loop.call_soon_threadsafe(current[0].set)
-
-    unsubscribe = watcher.subscribe(poke)
-    try:
-        with anyio.move_on_after(timeout_s):
-            while True:
-                # A fresh event BEFORE looking: a write after the look sets it, a
-                # write before is seen by the look. No wakeup is lost.
-                current[0] = anyio.Event()
-                # Off the loop (it may wait for the mailbox lock). Not abandoned on
-                # cancel: a reply it takes still comes back to us, and the caller
-                # aborts it.
-                found = await anyio.to_thread.run_sync(agent.take_reply, pending)
-                if found is not None:
-                    return found
-                await current[0].wait()
-        return None
-    finally:
-        unsubscribe()
 
 
 # -- the server ---------------------------------------------------------------------
 
 
-def build_server(agent: Agent, watcher: MailboxWatcher) -> MCPServer:
+def build_server(agent: Agent, watcher: MailboxWatcher, settings: Settings) -> MCPServer:
     mcp = MCPServer(
         "oxtail",
         version=__version__,
@@ -267,7 +233,7 @@ def build_server(agent: Agent, watcher: MailboxWatcher) -> MCPServer:
         ctx: Context,
         name: str,
         project_root: str | None = None,
-        mode: str = "auto",
+        mode: ReadMode = "auto",
         limit: int = 20,
         max_bytes: int = 20_000,
         pane_lines: int = 80,
@@ -278,23 +244,31 @@ def build_server(agent: Agent, watcher: MailboxWatcher) -> MCPServer:
 
         def work() -> SessionRead:
             got = agent.read_session(name, project_root, mode, limit, max_bytes, pane_lines)
-            view = got.pop("transcript", None)
+            shown = SessionRead(
+                name=got.name,
+                kind=got.kind,
+                mode=got.mode,
+                client_type=got.client_type,
+                client_session_id=got.client_session_id,
+                tmux_pane=got.tmux_pane,
+                pane_text=neutralize_json(got.pane_text),
+                truncated=got.truncated,
+            )
+            view = got.transcript
             if view is not None:
-                got.update(
-                    turns=[
-                        TurnOut(
-                            role=t.role,
-                            text=neutralize(t.text),
-                            timestamp=t.timestamp,
-                            tool_calls=[neutralize(f"{c.name}: {c.summary}") for c in t.tool_calls],
-                        )
-                        for t in view.turns
-                    ],
-                    total_turns=view.total_turns,
-                    truncated=view.truncated,
-                    truncated_reason=view.truncated_reason,
-                )
-            return SessionRead(**{**got, "pane_text": neutralize_json(got.get("pane_text"))})
+                shown.turns = [
+                    TurnOut(
+                        role=t.role,
+                        text=neutralize(t.text),
+                        timestamp=t.timestamp,
+                        tool_calls=[neutralize(f"{c.name}: {c.summary}") for c in t.tool_calls],
+                    )
+                    for t in view.turns
+                ]
+                shown.total_turns = view.total_turns
+                shown.truncated = view.truncated
+                shown.truncated_reason = view.truncated_reason
+            return shown
 
         return call(ctx, work)
 
@@ -354,7 +328,11 @@ def build_server(agent: Agent, watcher: MailboxWatcher) -> MCPServer:
 
     @mcp.tool()
     def send_message(
-        ctx: Context, target: str, body: str, reply_to: str | None = None, wake: str = "off"
+        ctx: Context,
+        target: str,
+        body: str,
+        reply_to: str | None = None,
+        wake: WakeMode = "off",
     ) -> Sent:
         """Send a message (≤ 8 KB) to a peer in this project. target: tmux session name
         or session id. reply_to: the request_id you are answering. wake: 'auto' also
@@ -363,16 +341,20 @@ def build_server(agent: Agent, watcher: MailboxWatcher) -> MCPServer:
         def work() -> Sent:
             waking = _wake_mode(wake)
             receipt = agent.send(target, body, reply_to=reply_to)
-            status = DISABLED
-            if waking:
+            report = WakeReport(WakeStatus.DISABLED)
+            if waking and receipt.reply_awaited:
+                report = WakeReport(
+                    WakeStatus.SKIPPED_BUSY, detail="it is waiting in ask_peer for this reply"
+                )
+            elif waking:
                 report = agent.wake(receipt.target, receipt.message_id, reply_to=reply_to)
-                status = report.status
             return Sent(
                 message_id=receipt.message_id,
                 target=receipt.target.name,
                 target_session_id=receipt.target.client_session_id,
                 target_pane=receipt.target.tmux_pane,
-                wake_status=status,
+                wake_status=report.status,
+                wake_detail=report.detail,
             )
 
         return call(ctx, work)
@@ -382,91 +364,56 @@ def build_server(agent: Agent, watcher: MailboxWatcher) -> MCPServer:
         """Take every message waiting for you, oldest first. Each is shown once."""
         agent.observe_meta(ctx.request_context.meta)
         try:
-            messages, quarantined, finish = await anyio.to_thread.run_sync(agent.read_messages)
+            taken = await anyio.to_thread.run_sync(agent.read)
         except OxtailError as exc:
             return cast(Inbox, _error(exc))
         try:
             result = Inbox(
-                messages=[MessageOut.of(m) for m in messages],
-                count=len(messages),
-                quarantined=quarantined,
+                messages=[MessageOut.of(m) for m in taken.messages],
+                count=len(taken.messages),
+                quarantined=taken.quarantined,
             )
             # The last await: a cancel that arrives after it cannot stop the answer
             # (the SDK writes it with no checkpoint between), so commit only now.
             await anyio.lowlevel.checkpoint()
         except BaseException:
-            finish(False)
+            taken.abort()
             raise
-        finish(True)
+        taken.commit()
         return result
 
     @mcp.tool()
     async def ask_peer(
-        ctx: Context, target: str, body: str, timeout_ms: int | None = None, wake: str = "auto"
+        ctx: Context,
+        target: str,
+        body: str,
+        timeout_ms: int | None = None,
+        wake: WakeMode = "auto",
     ) -> AskOutcome:
         """Ask a peer and wait for its answer (it replies with send_message(reply_to=
-        <request_id>)). Returns the reply, or status 'timeout' (default 60 s); a late
-        reply then lands in your inbox. wake 'auto' (default) prompts an idle peer to
-        read its inbox; 'off' does not."""
+        <request_id>)). Returns the reply; or status 'timeout' (default 60 s), after
+        which a late reply lands in your inbox; or 'peer-gone' when the peer's server
+        exits during the wait. wake 'auto' (default) prompts an idle peer to read its
+        inbox; 'off' does not."""
         agent.observe_meta(ctx.request_context.meta)
-        timeout, clamped = _ask_timeout(timeout_ms)
-        started = time.monotonic()
-        woke = [DISABLED]
+        timeout, clamped = _ask_timeout(settings, timeout_ms)
         try:
-            waking = _wake_mode(wake)
-            with agent.ask(target, body) as pending:
-                watch = Watch()  # the end of the wait ends the wake's watching too
-                delivery: Delivery | None = None
-                failure: OxtailError | None = None
-
-                def wake_target() -> str:
-                    rid = pending.request_id
-                    return agent.wake(pending.target, rid, request_id=rid, watch=watch).status
-
-                async def wake_peer() -> None:
-                    woke[0] = await _wake_in_thread(wake_target)
-
-                try:
-                    # The wake runs beside the wait (in a worker thread); its status is
-                    # only needed at the end.
-                    async with anyio.create_task_group() as tg:
-                        if waking:
-                            tg.start_soon(wake_peer)
-                        try:
-                            delivery = await wait_for_reply(
-                                agent, watcher, pending, timeout / 1000
-                            )
-                            await _test_hold(delivery)
-                        except OxtailError as exc:  # inside: a task group wraps errors
-                            failure = exc
-                        finally:
-                            watch.finish(answered=delivery is not None)
-                    # The last await: after it a cancel cannot stop the answer (the SDK
-                    # writes it with no checkpoint between), so the commit comes after.
-                    await anyio.lowlevel.checkpoint()
-                except BaseException:
-                    if delivery is not None:
-                        delivery.abort()  # cancelled: the reply goes back to the inbox
-                    raise
-                if failure is not None:
-                    if delivery is not None:
-                        delivery.abort()
-                    raise failure
-                if delivery is not None:
-                    delivery.commit()
-                reply = delivery.messages[0] if delivery else None
+            asked = await asking.ask_peer(
+                agent, watcher, target, body, timeout_ms=timeout, wake=_wake_mode(wake)
+            )
         except OxtailError as exc:
             return cast(AskOutcome, _error(exc))
         return AskOutcome(
-            status="answered" if reply else "timeout",
-            request_id=pending.request_id,
-            target=pending.target.name,
-            target_session_id=pending.target.client_session_id,
-            reply=MessageOut.of(reply) if reply else None,
-            waited_ms=int((time.monotonic() - started) * 1000),
+            status=asked.status,
+            request_id=asked.request_id,
+            target=asked.target.name,
+            target_session_id=asked.target.client_session_id,
+            reply=MessageOut.of(asked.reply) if asked.reply else None,
+            waited_ms=asked.waited_ms,
             timeout_ms=timeout,
             timeout_clamped=clamped,
-            wake_status=woke[0],
+            wake_status=asked.wake.status,
+            wake_detail=asked.wake.detail,
         )
 
     return mcp
@@ -478,31 +425,32 @@ def _wake_mode(wake: str) -> bool:
     return wake == "auto"
 
 
-async def _wake_in_thread(run: Callable[[], str]) -> str:
-    """A wake off the event loop; a bug in it must not fail the ask that waits beside it."""
-    try:
-        return await anyio.to_thread.run_sync(run)
-    except Exception:
-        log.exception("wake failed")
-        return FIRED_UNCONFIRMED
+def _exit_on_signals(agent: Agent) -> None:
+    """SIGTERM/SIGHUP end the process, now. sys.exit from a signal handler (as
+    unregister_on_exit does) raises in the event loop, which then waits for ever on the
+    stdin reader's thread, blocked in a read: the server lived on with its entry gone,
+    and an ask waiting on it never learnt it was gone. Clean up, then _exit."""
 
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        try:
+            agent.stop()
+        finally:
+            os._exit(128 + signum)
 
-async def _test_hold(delivery: Delivery | None) -> None:
-    """Fault seam for tests: keep a taken reply uncommitted a while, so that a test can
-    cancel the call in that window (OXTAIL_TEST_HOLD_REPLY_MS)."""
-    hold_ms = _env_ms("OXTAIL_TEST_HOLD_REPLY_MS", 0)
-    if delivery is not None and hold_ms:
-        await anyio.sleep(hold_ms / 1000)
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, handler)
 
 
 def serve() -> None:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="oxtail: %(message)s")
     settings = Settings.from_env()
+    tmux.configure(settings)
     agent = Agent(Layout(settings.root), settings=settings)
     watcher = MailboxWatcher()
     agent.on_new_mailbox = watcher.watch
     agent.start()
     unregister_on_exit(agent.registry, agent.me)
+    _exit_on_signals(agent)
     if agent.client is not None and agent.client.type == CLAUDE:
         problem = hooks_problem(settings)
         if problem:  # once, at start: mail still arrives via read_my_messages
@@ -511,7 +459,7 @@ def serve() -> None:
         watcher.watch(box.paths.directory)
     watcher.start()
     try:
-        build_server(agent, watcher).run()
+        build_server(agent, watcher, settings).run()
     finally:
         watcher.stop()
         agent.stop()

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from oxtail_py.errors import OxtailError
+from oxtail_py.settings import Settings
 
 PANE_ID_RE: Final = re.compile(r"%[0-9]{1,9}")
 _TIMEOUT_S: Final = 5.0
@@ -57,11 +58,33 @@ def validate_pane_id(pane_id: str) -> str:
     return pane_id
 
 
+class _Target:
+    """Which tmux server to talk to: set once by the entry point (configure)."""
+
+    configured = False
+    socket: str | None = None
+
+
+def configure(settings: Settings) -> None:
+    """Talk to the tmux server settings.tmux_socket names (None: the user's default).
+    Called once by an entry point (serve); later calls replace the choice."""
+    _Target.socket = settings.tmux_socket
+    _Target.configured = True
+
+
+def _socket() -> str | None:
+    if _Target.configured:
+        return _Target.socket
+    # A library caller (a test, a benchmark) that never configured: the environment's
+    # choice, read through Settings like every other setting, at each call.
+    return Settings.from_env().tmux_socket
+
+
 def _base_command() -> list[str]:
     exe = shutil.which("tmux")
     if exe is None:
         raise TmuxUnavailableError("tmux is not installed (not on PATH); pane features are off")
-    socket = os.environ.get("OXTAIL_TMUX_SOCKET")
+    socket = _socket()
     return [exe, "-S", socket] if socket else [exe]
 
 

@@ -1,21 +1,75 @@
 """Inbox change notification on file-system events (inotify via watchdog): no polling.
 
 ask_peer waits on this; a reply written by a peer wakes it within a millisecond
-or two (bench/ask_peer_latency.py).
+or two (bench/ask_peer_latency.py). Callers see a callback, never inotify.
+
+Why our own emitter: watchdog pairs IN_MOVED_FROM with IN_MOVED_TO by holding every
+IN_MOVED_FROM in a delay queue for 0.5 s, and its reader thread *sleeps* on a held
+head event (uninterruptibly), so every event behind it waits too. Our inbox
+directories see renames all the time (a drain renames inbox.jsonl to a claim, an
+abort renames it back), so about one wake-up in a hundred waited ~500 ms. We do not
+need paired moves: any event naming inbox.jsonl (as source or destination) is a
+reason to look, so here the grouper releases every event at once.
 """
 
 from __future__ import annotations
 
 import itertools
 import os
+import sys
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
+from watchdog.observers.api import BaseObserver
 
 _INBOX = "inbox.jsonl"
+
+
+def _observer() -> BaseObserver:
+    if not sys.platform.startswith("linux"):
+        return Observer()  # no move grouper delay to remove on other platforms' backends
+    from watchdog.observers.api import DEFAULT_OBSERVER_TIMEOUT
+    from watchdog.observers.inotify import InotifyEmitter, InotifyWatchGroup
+    from watchdog.observers.inotify_c import InotifyFD
+    from watchdog.observers.inotify_move_event_grouper import InotifyMoveEventGrouper
+
+    class ImmediateMoves(InotifyMoveEventGrouper):
+        delay = 0.0  # release an unpaired IN_MOVED_FROM at once (see the module doc)
+
+    @dataclass
+    class ImmediateWatchGroup(InotifyWatchGroup):
+        _move_event_grouper: InotifyMoveEventGrouper = field(
+            default_factory=ImmediateMoves, init=False
+        )
+
+    class ImmediateEmitter(InotifyEmitter):
+        def on_thread_start(self) -> None:
+            self._inotify = ImmediateWatchGroup(
+                self._inotify_fd,
+                os.fsencode(self.watch.path),
+                is_recursive=self.watch.is_recursive,
+                event_mask=self.get_event_mask_from_filter(),
+                follow_symlink=self.watch.follow_symlink,
+            )
+
+    class ImmediateObserver(BaseObserver):
+        def __init__(self) -> None:
+            self._inotify_fd = InotifyFD()
+            self._inotify_fd.start()
+            super().__init__(
+                ImmediateEmitter, timeout=DEFAULT_OBSERVER_TIMEOUT, inotify_fd=self._inotify_fd
+            )
+
+        def on_thread_stop(self) -> None:
+            super().on_thread_stop()
+            self._inotify_fd.stop()
+            self._inotify_fd.join()
+
+    return ImmediateObserver()
 
 
 class _InboxEvents(FileSystemEventHandler):
@@ -23,8 +77,9 @@ class _InboxEvents(FileSystemEventHandler):
         self._notify = notify
 
     def on_any_event(self, event: FileSystemEvent) -> None:
-        # Appends (modified/closed) and put-backs (moved onto the inbox) both count;
-        # lock and claim traffic in the same directory does not.
+        # Appends (modified/closed) and put-backs (moved, or with unpaired moves,
+        # "created", onto the inbox) both count; lock and claim traffic in the same
+        # directory does not. A spurious look (the inbox renamed away) costs one drain.
         paths = (event.src_path, getattr(event, "dest_path", "") or "")
         if any(os.path.basename(os.fsdecode(p)) == _INBOX for p in paths):
             self._notify()
@@ -32,7 +87,7 @@ class _InboxEvents(FileSystemEventHandler):
 
 class MailboxWatcher:
     def __init__(self) -> None:
-        self._observer = Observer()
+        self._observer = _observer()
         self._observer.daemon = True
         self._guard = threading.Lock()
         self._subscribers: dict[int, Callable[[], None]] = {}

@@ -34,6 +34,10 @@ async def test_peer_text_reaches_the_model_neutralised_through_every_tool(
     raw = (FIXTURES / fixture["file"]).read_text()
     assert json.dumps(prompt)[1:-1] in raw
     hostile_transcript = raw.replace(json.dumps(prompt)[1:-1], json.dumps(prompt + HOSTILE)[1:-1])
+    # recorded in this project: read_session refuses a transcript of another project's session
+    hostile_transcript = hostile_transcript.replace(
+        json.dumps(fixture["cwd"]), json.dumps(str(project))
+    )
     claude_dir = Path(server_env["HOME"]) / ".claude/projects/-anything"
     claude_dir.mkdir(parents=True)
     (claude_dir / f"{fixture['session_id']}.jsonl").write_text(hostile_transcript)

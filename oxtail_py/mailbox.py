@@ -236,8 +236,11 @@ class Mailbox:
             if not taken:
                 return Delivery(self, [])
             held_claims.hold(taken)
-            delivered = self._delivered_ids()
         try:
+            # Read after the lock is let go, inside the give-back: the ledger can be
+            # unreadable too (a FIFO planted), and a held claim must not stay held.
+            # A trim racing this read keeps every id of our claims (mailbox_files).
+            delivered = self._delivered_ids()
             lines = [parse(raw) for claim in taken for raw in read_lines(claim)]
             kept, quarantined = self._sort_out(lines, delivered)
         except BaseException:

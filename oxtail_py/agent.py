@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from oxtail_py import tmux, transcripts
+from oxtail_py import pidbox, tmux, transcripts
 from oxtail_py.discovery import Listing, Row, TargetError, list_project, resolve
 from oxtail_py.errors import OxtailError
 from oxtail_py.fsio import ensure_private_dir, ensure_tree
@@ -32,7 +32,7 @@ from oxtail_py.identity.follow import IdentityFollower
 from oxtail_py.layout import INBOX, Layout, pid_box_key
 from oxtail_py.mailbox import Delivery, Mailbox
 from oxtail_py.messages import Message, now_iso, validate_message_id
-from oxtail_py.procs import proven_pane, self_identity
+from oxtail_py.procs import ProcessIdentity, proven_pane, self_identity
 from oxtail_py.registry import ClientInfo, Registry, SessionEntry, TmuxInfo, validate_purpose
 from oxtail_py.scope import infer_project_root, resolve_project_root
 from oxtail_py.settings import Settings
@@ -110,7 +110,10 @@ class Agent:
 
     def start(self, *, follow: bool = True) -> None:
         ensure_private_dir(self.layout.root)
-        self._mailbox(pid_box_key(self.me))
+        c = self.client
+        client = ProcessIdentity(c.pid, c.start) if c is not None and c.start else None
+        pidbox.open_pid_box(self.layout, self.me, client)
+        pidbox.sweep_orphans(self.layout, self.me, client)  # dead servers' pid boxes
         with self._guard:
             self.refresh_identity()
             self._prove_pane()
@@ -214,8 +217,7 @@ class Agent:
         box = self._mailbox(session_id)
         for request_id, pending in self._open_asks.items():
             pending._stack.enter_context(box.awaiting_reply(request_id))
-        # TODO(mailbox): use the pid-box forwarding API of helper "mailbox" once on main.
-        self._mailbox(pid_box_key(self.me)).move_all_to(box)
+        pidbox.forward(self.layout, self.me, session_id)  # record first, then merge
         self.on_new_mailbox(box.paths.directory)
         if adoption.previous is not None and self._follower is not None:
             self._follower.watch(self._mailbox(adoption.previous).paths.directory, {INBOX})

@@ -9,6 +9,7 @@
         await.<request id>.<pid>-<start>             an ask_peer waiting: drains leave its reply
         delivered.txt                                ids already handed over (bounded)
         quarantine.jsonl                             corrupt lines, kept with the reason
+        forward.json, origin.json                    pid boxes only: where their mail goes
       status/<session id>                            busy/idle marker written by the hooks
       wake/<mailbox key>/                            waking a peer: last.json (debounce), lock/
       drops/<client pid>.json                        SessionStart drop: identity for the server
@@ -101,6 +102,16 @@ class MailboxPaths:
     @property
     def quarantine(self) -> Path:
         return self.directory / "quarantine.jsonl"
+
+    @property
+    def forward(self) -> Path:
+        """In a pid box: the session its mail goes to (pidbox.py)."""
+        return self.directory / "forward.json"
+
+    @property
+    def origin(self) -> Path:
+        """In a pid box: the client process its server served (pidbox.py)."""
+        return self.directory / "origin.json"
 
     def claim(self, owner: ProcessIdentity, nonce: str) -> Path:
         return self.directory / f"{CLAIM_PREFIX}{owner.token()}.{nonce}.jsonl"

@@ -1,6 +1,8 @@
-"""PreToolUse hook wall time, the way Claude Code pays it: spawn the installed hook,
+"""Hook wall time per tool call, the way the clients pay it: spawn the installed hook,
 JSON on stdin, wait for exit. p50/p99 for an empty inbox (100 registered sessions
-around), one waiting message, and ten waiting messages.
+around), one waiting message, and ten waiting messages: Claude Code's PreToolUse
+(`oxtail-hook claude pretooluse`) and Codex's PostToolUse (`oxtail-hook codex
+posttooluse`), against the floors of spawning /bin/true and a no-op `sh` hook.
 
     python bench/hook_latency.py [--runs 200]
 """
@@ -32,13 +34,11 @@ def _percentiles(samples: list[float]) -> str:
     return f"p50 {statistics.median(ordered):6.2f} ms   p99 {p99:6.2f} ms   (n={len(ordered)})"
 
 
-def _time_hook(hook: Path, payload: bytes, env: dict[str, str], before: object) -> float:
+def _time_hook(argv: list[str], payload: bytes, env: dict[str, str], before: object) -> float:
     assert callable(before)
     before()
     start = time.perf_counter()
-    done = subprocess.run(
-        [str(hook), "pretooluse"], input=payload, env=env, capture_output=True, check=False
-    )
+    done = subprocess.run(argv, input=payload, env=env, capture_output=True, check=False)
     elapsed = (time.perf_counter() - start) * 1000
     assert done.returncode == 0, done.stderr
     return elapsed
@@ -69,6 +69,22 @@ def main() -> None:
                         ident.pid, ident.start, client=ClientInfo("claude", f"peer-{n:03d}")
                     )
                 )
+            codex_payload = json.dumps(
+                {  # the fields Codex 0.169.0 sends, session_id first
+                    "session_id": SID,
+                    "turn_id": "turn-1",
+                    "transcript_path": "/x.jsonl",
+                    "cwd": tmp,
+                    "hook_event_name": "PostToolUse",
+                    "model": "gpt-5",
+                    "permission_mode": "default",
+                    "tool_name": "Bash",
+                    "tool_input": {"command": "ls -la " + "x" * 300},
+                    "tool_use_id": "call_1",
+                    "tool_response": "total 0\n" + "z" * 300,
+                },
+                separators=(",", ":"),
+            ).encode()
             payload = json.dumps(
                 {
                     "session_id": SID,
@@ -92,15 +108,23 @@ def main() -> None:
 
                 return go
 
-            for label, count in (
-                ("empty inbox (100 sessions registered)", 0),
-                ("one message", 1),
-                ("ten messages", 10),
+            for name, argv, body in (
+                ("Claude PreToolUse ", [str(hook), "claude", "pretooluse"], payload),
+                ("Codex PostToolUse ", [str(hook), "codex", "posttooluse"], codex_payload),
             ):
-                samples = [_time_hook(hook, payload, env, fill(count)) for _ in range(runs)]
-                print(f"PreToolUse hook, {label:38} {_percentiles(samples)}")
-            floor = [_time_hook(Path("/bin/true"), payload, env, fill(0)) for _ in range(runs)]
-            print(f"floor: spawning /bin/true the same way           {_percentiles(floor)}")
+                for label, count in (
+                    ("empty inbox (100 sessions registered)", 0),
+                    ("one message", 1),
+                    ("ten messages", 10),
+                ):
+                    samples = [_time_hook(argv, body, env, fill(count)) for _ in range(runs)]
+                    print(f"{name} {label:38} {_percentiles(samples)}")
+            noop = Path(tmp) / "noop-hook"
+            noop.write_text("#!/bin/sh\ncat >/dev/null\nexit 0\n")
+            noop.chmod(0o700)
+            for label, argv in (("/bin/true", ["/bin/true"]), ("a no-op sh hook", [str(noop)])):
+                floor = [_time_hook(argv, codex_payload, env, fill(0)) for _ in range(runs)]
+                print(f"floor: {label:50} {_percentiles(floor)}")
         finally:
             for proc in sleepers:
                 proc.kill()

@@ -20,13 +20,19 @@ def _parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.add_parser("serve", help="run the stdio MCP server (the default)")
     for name, what in (
-        ("install-hook", "install the Claude Code hooks (mid-turn delivery, Stop, identity)"),
-        ("uninstall-hook", "remove the Claude Code hooks, keeping every other hook"),
+        ("install-hook", "install the Claude Code and Codex hooks (mid-turn delivery, Stop, "
+                         "busy/idle, identity)"),
+        ("uninstall-hook", "remove the Claude Code and Codex hooks, keeping every other hook"),
         ("setup", "register the MCP server with Claude Code and Codex, install hooks and "
                   "the join skill/command"),
     ):
         cmd = sub.add_parser(name, help=what)
         cmd.add_argument("--dry-run", action="store_true", help="print the diff, change nothing")
+        if name != "uninstall-hook":
+            cmd.add_argument(
+                "--no-trust", action="store_true",
+                help="do not record Codex's trust of the hooks: approve them in Codex's /hooks",
+            )
     claim = sub.add_parser("claim", help="tell a running oxtail server its session id")
     claim.add_argument("session_id")
     claim.add_argument("--server-pid", type=int, required=True,
@@ -50,6 +56,10 @@ def _report(changes: Sequence[object], dry_run: bool) -> None:
             print(f"changed    {change.path}{backup}")
 
 
+def _note(text: str, dry_run: bool) -> None:
+    print(f"(dry run, nothing written) {text}" if dry_run else text)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command in (None, "serve"):
@@ -64,9 +74,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     layout = Layout(settings.root)
     try:
         if args.command == "install-hook":
-            from oxtail_py.hooks_install import install
+            from oxtail_py.hooks_install import codex_trust_note, install, install_codex
 
-            _report(install(settings, dry_run=args.dry_run), args.dry_run)
+            trust = not args.no_trust
+            changes = install(settings, dry_run=args.dry_run)
+            codex_changes, trusted = install_codex(settings, trust=trust, dry_run=args.dry_run)
+            _report([*changes, *codex_changes], args.dry_run)
+            _note(codex_trust_note(trusted, trust=trust), args.dry_run)
         elif args.command == "uninstall-hook":
             from oxtail_py.hooks_install import uninstall
 
@@ -74,7 +88,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         elif args.command == "setup":
             from oxtail_py.client_setup import prerequisites, setup
 
-            _report(setup(settings, dry_run=args.dry_run), args.dry_run)
+            changes, note = setup(settings, dry_run=args.dry_run, trust=not args.no_trust)
+            _report(changes, args.dry_run)
+            _note(note, args.dry_run)
             for tool in prerequisites():
                 state = f"{tool.version or 'version unknown'} ({tool.path})" if tool.path else (
                     "NOT FOUND on PATH"

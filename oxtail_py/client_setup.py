@@ -26,8 +26,8 @@ from oxtail_py.client_paths import (
 )
 from oxtail_py.config_edit import FileChange, apply, read_text
 from oxtail_py.errors import OxtailError
+from oxtail_py.hooks_install import codex_trust_note, install_codex, packaged
 from oxtail_py.hooks_install import install as install_hooks
-from oxtail_py.hooks_install import packaged
 from oxtail_py.settings import Settings
 
 SERVER_NAME: Final = "oxtail"
@@ -132,10 +132,17 @@ def prerequisites() -> list[Prerequisite]:
     return found
 
 
-def setup(settings: Settings, *, dry_run: bool) -> list[FileChange]:
-    return [
+def setup(settings: Settings, *, dry_run: bool, trust: bool = True) -> tuple[list[FileChange], str]:
+    """Every change made, and what to tell the user about Codex's trust of our hooks."""
+    # Both edit config.toml, each reading the file as it is now. The trust entries go
+    # first: register_codex rewrites its table, and as the last writer its result is
+    # already what a second run would write (setup twice changes nothing).
+    codex_changes, trusted = install_codex(settings, trust=trust, dry_run=dry_run)
+    changes = [
         register_claude(settings, dry_run=dry_run),
         register_codex(settings, dry_run=dry_run),
         *install_hooks(settings, dry_run=dry_run),
+        *codex_changes,
         *install_integrations(settings, dry_run=dry_run),
     ]
+    return changes, codex_trust_note(trusted, trust=trust)

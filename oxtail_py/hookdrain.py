@@ -1,6 +1,7 @@
 """What the shell hook runs when there is mail (or at SessionStart). Never imports mcp.
 
-    HELPER --root ROOT [--client claude] pretooluse|userpromptsubmit|stop SESSION_ID
+    HELPER --root ROOT [--client claude|codex] EVENT SESSION_ID
+        EVENT: pretooluse | posttooluse | userpromptsubmit | stop
     HELPER --root ROOT [--client claude] sessionstart        (payload on stdin)
 
 HELPER is the rendered hook's `python -I -c ...` (isolated mode, the package loaded from
@@ -37,24 +38,26 @@ CONTEXT_BUDGET_BYTES: Final = 16_000
 HOOK_LOCK_TIMEOUT_S: Final = 2.0
 
 
-def deliver(layout: Layout, session_id: str, event: str) -> dict[str, Any] | None:
-    """Drain the session's inbox into the hook output for `event`; None if no mail."""
+def deliver(
+    layout: Layout, session_id: str, event: str, client: str = "claude"
+) -> dict[str, Any] | None:
+    """Drain the session's inbox into `client`'s hook output for `event`; None if no mail."""
     # A short lock wait: the hook's own timeout is a few seconds, and mail that
     # cannot be taken now simply waits for the next path.
     box = Mailbox.open(layout, session_id, lock_timeout=HOOK_LOCK_TIMEOUT_S)
     delivery = box.drain()
     if not delivery.messages:
         return None
-    hook_event = HookEvent(event)
-    envelope = len(render_output(hook_output(Client.CLAUDE, hook_event, "")).encode()) + 1
+    hook_event, for_client = HookEvent(event), Client(client)
+    envelope = len(render_output(hook_output(for_client, hook_event, "")).encode()) + 1
     budget = CONTEXT_BUDGET_BYTES - (envelope - encoded_size(""))
     # encoded_size counts the JSON-escaped UTF-8 bytes, never fewer than the text's
     # UTF-16 units (Claude's measure) nor its UTF-8 bytes (Codex's).
-    limit = CONTEXT_LIMIT_BYTES[Client.CLAUDE]
+    limit = CONTEXT_LIMIT_BYTES[for_client]  # Codex: CODEX_SPILL_BYTES
     if limit is not None:
         budget = min(budget, limit)
     rendered = render_delivery(delivery.messages, budget)
-    output = hook_output(Client.CLAUDE, hook_event, rendered.text)
+    output = hook_output(for_client, hook_event, rendered.text)
     try:
         # Bytes, not text: the hook's locale must not decide whether non-ASCII prints.
         sys.stdout.buffer.write((render_output(output) + "\n").encode("utf-8"))
@@ -93,8 +96,8 @@ def session_start(layout: Layout, payload: dict[str, Any]) -> None:
     )
 
 
-CLIENTS: Final = ("claude",)  # the codex hooks add theirs here
-DRAIN_EVENTS: Final = ("pretooluse", "userpromptsubmit", "stop")
+CLIENTS: Final = tuple(c.value for c in Client)
+DRAIN_EVENTS: Final = ("pretooluse", "posttooluse", "userpromptsubmit", "stop")
 SESSION_START: Final = "sessionstart"
 # A SessionStart payload is a few hundred bytes; more is not a client's.
 MAX_PAYLOAD_BYTES: Final = 1 << 20
@@ -159,10 +162,12 @@ def main(argv: list[str]) -> int:
             if len(raw) > MAX_PAYLOAD_BYTES:
                 raise UsageError(f"SessionStart payload over {MAX_PAYLOAD_BYTES} bytes; ignored")
             data = json.loads(raw or b"{}")
-            if isinstance(data, dict):
+            # Codex: no drop (the server has `_meta.threadId`; one Codex process serves
+            # many threads, so a drop keyed by its pid could name the wrong one).
+            if isinstance(data, dict) and call.client == Client.CLAUDE:
                 session_start(layout, data)
         else:
-            deliver(layout, call.session_id, call.event)
+            deliver(layout, call.session_id, call.event, call.client)
     except Exception as exc:  # fail open: a hook must never break the agent's turn
         print(f"oxtail hook: {type(exc).__name__}: {exc}", file=sys.stderr)
     return 0

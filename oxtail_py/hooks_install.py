@@ -1,7 +1,8 @@
-"""`oxtail-py install-hook` / `uninstall-hook`: the Claude Code hooks.
+"""`oxtail-py install-hook` / `uninstall-hook`: the Claude Code and Codex hooks.
 
 Renders hooks/oxtail-hook under the state root and adds one entry per event to
-~/.claude/settings.json. The template's @NAME@ placeholders are filled from
+~/.claude/settings.json and (oxtail_py.codex_hooks) to $CODEX_HOME/hooks.json.
+The template's @NAME@ placeholders are filled from
 oxtail_py.layout (every name under the root, the session id's shape) and from the
 installing interpreter and package, so the shell never spells a path by hand.
 Our entries are recognised by their command (`.../oxtail-hook ...`), so every
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import Any, Final
 
 import oxtail_py
-from oxtail_py import __version__
+from oxtail_py import __version__, codex_hooks
 from oxtail_py import layout as on_disk
 from oxtail_py.client_paths import claude_settings_file
 from oxtail_py.config_edit import FileChange, apply, read_text
@@ -190,15 +191,56 @@ def install(settings: Settings, *, dry_run: bool = False) -> list[FileChange]:
     return changes
 
 
+def codex_home_named(settings: Settings) -> Path:
+    """$CODEX_HOME as Codex names it in its trust keys."""
+    return codex_hooks.codex_home_as_named(
+        settings.codex_home, from_env=settings.codex_home_from_env
+    )
+
+
+def codex_hook_command(settings: Settings) -> str:
+    return shlex.quote(str(hook_path(Layout(settings.root))))
+
+
+def install_codex(
+    settings: Settings, *, trust: bool = True, dry_run: bool = False
+) -> tuple[list[FileChange], tuple[codex_hooks.HookEntry, ...]]:
+    """Our hooks in $CODEX_HOME/hooks.json (the script itself comes from `install`);
+    with `trust`, the trust entries Codex writes when a user approves them in /hooks."""
+    return codex_hooks.install(
+        codex_home_named(settings), codex_hook_command(settings), trust=trust, dry_run=dry_run
+    )
+
+
+def codex_trust_note(trusted: tuple[codex_hooks.HookEntry, ...], *, trust: bool) -> str:
+    """What the user is told about Codex's trust gate after an install."""
+    if trust and trusted:
+        events = ", ".join(e.event_name for e in trusted)
+        return (f"Codex hooks trusted ({events}): recorded in config.toml as Codex's /hooks "
+                "would on approval")
+    return ("Codex hooks NOT trusted (--no-trust): Codex will not run them until you approve "
+            "them: in the Codex TUI type /hooks and trust the oxtail hooks")
+
+
+def codex_problem(settings: Settings) -> str | None:
+    """Why a Codex session of this server would get no mail from its hooks, or None."""
+    version = installed_version(Layout(settings.root))
+    if version != __version__:
+        found = "missing" if version is None else f"version {version}"
+        return (f"the oxtail hook script is {found} (the package is {__version__}): "
+                "run `oxtail-py install-hook`")
+    return codex_hooks.codex_hooks_problem(codex_home_named(settings), codex_hook_command(settings))
+
+
 def uninstall(settings: Settings, *, dry_run: bool = False) -> list[FileChange]:
     layout = Layout(settings.root)
+    changes = codex_hooks.uninstall(codex_home_named(settings), dry_run=dry_run)
     settings_file = claude_settings_file(settings)
     old_text, data = _load_settings(settings_file)
-    if old_text is None:
-        return []
-    changes = [
-        apply(settings_file, old_text, _dump(settings_with_hooks(data, None)), dry_run=dry_run)
-    ]
+    if old_text is not None:
+        changes.append(
+            apply(settings_file, old_text, _dump(settings_with_hooks(data, None)), dry_run=dry_run)
+        )
     script = hook_path(layout)
     if script.exists():
         if not dry_run:

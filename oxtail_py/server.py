@@ -28,8 +28,8 @@ from oxtail_py.agent import Agent
 from oxtail_py.discovery import Row
 from oxtail_py.errors import OxtailError
 from oxtail_py.framing import neutralize, neutralize_json
-from oxtail_py.hooks_install import hooks_problem
-from oxtail_py.identity import CLAUDE
+from oxtail_py.hooks_install import codex_problem, hooks_problem
+from oxtail_py.identity import CLAUDE, CODEX
 from oxtail_py.layout import Layout
 from oxtail_py.messages import Message
 from oxtail_py.registry import unregister_on_exit
@@ -451,8 +451,9 @@ def serve() -> None:
     agent.start()
     unregister_on_exit(agent.registry, agent.me)
     _exit_on_signals(agent)
-    if agent.client is not None and agent.client.type == CLAUDE:
-        problem = hooks_problem(settings)
+    if agent.client is not None and agent.client.type in (CLAUDE, CODEX):
+        check = hooks_problem if agent.client.type == CLAUDE else codex_problem
+        problem = check(settings)
         if problem:  # once, at start: mail still arrives via read_my_messages
             log.warning("%s", problem)
     for box in agent.my_mailboxes():

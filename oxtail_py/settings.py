@@ -46,6 +46,8 @@ class Settings:
     wake_strategy: str  # OXTAIL_WAKE_STRATEGY: auto | tmux | off
     wake_confirm_ms: int | None  # OXTAIL_WAKE_CONFIRM_MS: one proof window (tests)
     problems: tuple[str, ...] = ()  # values that were ignored, and why
+    # CODEX_HOME was set: Codex then names its files by the resolved path (trust keys)
+    codex_home_from_env: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -82,4 +84,5 @@ class Settings:
             wake_strategy=strategy,
             wake_confirm_ms=int(confirm) if confirm.isdigit() and int(confirm) > 0 else None,
             problems=tuple(problems),
+            codex_home_from_env=bool(env.get("CODEX_HOME", "")),
         )

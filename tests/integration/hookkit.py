@@ -61,10 +61,12 @@ def run_hook(
     script: Path | None = None,
     cwd: Path | None = None,
     timeout: float = 30,
+    client: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """`env` entries are added to this process's environment; `environ` replaces it."""
+    """`env` entries are added to this process's environment; `environ` replaces it.
+    `client` is the hook's first argument as installed (`codex`); None: bare EVENT."""
     return subprocess.run(
-        [str(script or hook), event],
+        [str(script or hook), *([client] if client else []), event],
         input=stdin,
         capture_output=True,
         text=True,
@@ -83,6 +85,9 @@ def send(layout: Layout, body: str, *, to: str = SID, **kw: Any) -> Message:
 def context(proc: subprocess.CompletedProcess[str], event: str = "PreToolUse") -> str:
     assert proc.returncode == 0, proc.stderr
     out = json.loads(proc.stdout)
+    # exactly these keys: Codex rejects a whole output for one key it does not know
+    assert set(out) == {"hookSpecificOutput"}
+    assert set(out["hookSpecificOutput"]) == {"hookEventName", "additionalContext"}
     assert out["hookSpecificOutput"]["hookEventName"] == event
     return str(out["hookSpecificOutput"]["additionalContext"])
 

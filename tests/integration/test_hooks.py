@@ -18,8 +18,18 @@ from tests.integration.hookkit import payload as _payload
 
 __all__ = ["home", "hook"]  # fixtures
 
+@pytest.mark.parametrize(
+    ("client", "event", "name"),
+    [
+        (None, "pretooluse", "PreToolUse"),
+        ("claude", "pretooluse", "PreToolUse"),
+        ("codex", "posttooluse", "PostToolUse"),
+        ("codex", "pretooluse", "PreToolUse"),
+        ("codex", "userpromptsubmit", "UserPromptSubmit"),
+    ],
+)
 def test_empty_inbox_path_starts_no_python_and_needs_only_cat(
-    layout: Layout, hook: Path, tmp_path: Path
+    layout: Layout, hook: Path, tmp_path: Path, client: str | None, event: str, name: str
 ) -> None:
     script, record = spy_python(tmp_path, hook)
     bin_dir = tmp_path / "bin"
@@ -27,18 +37,19 @@ def test_empty_inbox_path_starts_no_python_and_needs_only_cat(
     (bin_dir / "cat").symlink_to(shutil.which("cat") or "/bin/cat")
     proc = run_hook(
         hook,
-        "pretooluse",
-        _payload("PreToolUse", tool_name="Bash"),
+        event,
+        _payload(name, tool_name="Bash"),
         env={"PATH": str(bin_dir)},
         script=script,
+        client=client,
     )
     assert (proc.returncode, proc.stdout, proc.stderr) == (0, "", "")
     assert not record.exists(), "python was started on the empty-inbox path"
     assert (layout.root / "status" / SID).read_text() == "busy"
     # with mail the same script does start the helper
     send(layout, "now there is mail")
-    proc = run_hook(hook, "pretooluse", _payload("PreToolUse"), script=script)
-    assert "now there is mail" in _context(proc)
+    proc = run_hook(hook, event, _payload(name), script=script, client=client)
+    assert "now there is mail" in _context(proc, name)
     assert record.read_text() == "started\n"
 
 

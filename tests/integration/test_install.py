@@ -150,3 +150,75 @@ def test_setup_refuses_malformed_toml_without_touching_it(env: dict[str, str]) -
     out = cli(env, "setup", "--dry-run")
     assert out.returncode == 2 and "not valid TOML" in out.stderr
     assert config.read_text() == "model = \n[broken"
+
+
+# -- Codex hooks ------------------------------------------------------------------------------
+
+CODEX_THIRD_PARTY = {
+    "hooks": {
+        "PostToolUse": [{"matcher": "Bash", "hooks": [{"type": "command", "command": "/opt/a.sh"}]}]
+    }
+}
+
+
+def _codex_env(env: dict[str, str], tmp_path: Path) -> tuple[dict[str, str], Path]:
+    """CODEX_HOME set, through a symlink: Codex names its files by the resolved path."""
+    real = tmp_path / "codex-real"
+    real.mkdir()
+    link = tmp_path / "codex-link"
+    link.symlink_to(real)
+    (real / "hooks.json").write_text(json.dumps(CODEX_THIRD_PARTY))
+    (real / "config.toml").write_text(CODEX_TOML)
+    return {**env, "CODEX_HOME": str(link)}, real
+
+
+def test_install_hook_installs_trusted_codex_hooks_idempotently_keeping_others(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    from oxtail_py.codex_hooks import codex_hooks_problem, trusted_hashes
+
+    cenv, real = _codex_env(env, tmp_path)
+    out = cli(cenv, "install-hook")
+    assert out.returncode == 0, out.stderr
+    assert "as Codex's /hooks would" in out.stdout
+    hooks = json.loads((real / "hooks.json").read_text())["hooks"]
+    assert hooks["PostToolUse"][0] == CODEX_THIRD_PARTY["hooks"]["PostToolUse"][0]
+    script = Path(env["AGENTMAIL_HOME"]) / "hooks" / "oxtail-hook"
+    assert hooks["PostToolUse"][1]["hooks"][0]["command"] == f"{script} codex posttooluse"
+    assert set(hooks) == {"SessionStart", "UserPromptSubmit", "PostToolUse", "Stop"}
+    text = (real / "config.toml").read_text()
+    assert "# keep this comment" in text
+    keys = trusted_hashes(tomlkit.parse(text))
+    assert f"{real}/hooks.json:post_tool_use:1:0" in keys and len(keys) == 4  # not /a.sh
+    assert codex_hooks_problem(real, str(script)) is None
+    backups = sorted(p.name for p in real.iterdir() if "backup" in p.name)
+    assert backups  # the first edit of each file kept a copy
+    again = cli(cenv, "install-hook")
+    assert "changed" not in again.stdout.replace("unchanged", "")
+    # uninstall: ours and our trust go, the third-party hook and the comments stay
+    assert cli(cenv, "uninstall-hook").returncode == 0
+    assert json.loads((real / "hooks.json").read_text()) == CODEX_THIRD_PARTY
+    after = (real / "config.toml").read_text()
+    assert trusted_hashes(tomlkit.parse(after)) == {} and "# keep this comment" in after
+    assert codex_hooks_problem(real, str(script)) is not None
+
+
+def test_codex_dry_run_changes_nothing_and_no_trust_leaves_approval_to_codex(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    from oxtail_py.codex_hooks import codex_hooks_problem, trusted_hashes
+
+    cenv, real = _codex_env(env, tmp_path)
+    before = {p.name: p.read_text() for p in real.iterdir()}
+    out = cli(cenv, "install-hook", "--dry-run")
+    assert out.returncode == 0 and "would change" in out.stdout
+    assert str(real / "hooks.json") in out.stdout and "dry run" in out.stdout
+    assert {p.name: p.read_text() for p in real.iterdir()} == before
+    for command in ("install-hook", "setup"):
+        out = cli(cenv, command, "--no-trust")
+        assert out.returncode == 0, out.stderr
+        assert "NOT trusted" in out.stdout and "/hooks" in out.stdout
+        assert trusted_hashes(tomlkit.parse((real / "config.toml").read_text())) == {}
+    script = Path(env["AGENTMAIL_HOME"]) / "hooks" / "oxtail-hook"
+    problem = codex_hooks_problem(real, str(script))
+    assert problem is not None and "/hooks" in problem

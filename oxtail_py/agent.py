@@ -6,6 +6,7 @@ call it directly. Methods are thread-safe: sync MCP tools run in worker threads.
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import sys
@@ -236,35 +237,28 @@ class Agent:
                 if previous is not None and previous.pending_count():
                     previous.move_all_to(box)
 
-    def my_session(self) -> dict[str, Any]:
+    def my_session(self) -> SessionReport:
         with self._guard:
             self.refresh_identity()
             ident = self.identity
-            result: dict[str, Any] = {
-                "entry": self.entry.to_dict(),
-                "identity": {
-                    "session_id": ident.session_id,
-                    "source": ident.source,
-                    "proof": ident.proof,
-                    "claimed": ident.claimed,
-                    "conflicts": list(ident.conflicts),
-                    "diagnosis": dict(ident.diagnosis),
-                    "previous_session_ids": list(ident.previous_session_ids),
-                },
-                "mailboxes": {
-                    b.paths.directory.name: b.pending_count() for b in self.my_mailboxes()
-                },
-                "next_step": None,
-            }
+            next_step = None
             if ident.session_id is None:
                 var = "CODEX_THREAD_ID" if self.entry.client.type == CODEX else (
                     "CLAUDE_CODE_SESSION_ID"
                 )
-                result["next_step"] = (
+                next_step = (
                     f'{sys.executable} -m oxtail_py claim --server-pid {self.me.pid} "${var}"'
                     f"  (or call claim_session with the value of ${var})"
                 )
-            return result
+            # Copies: the report must not change under the caller when identity moves.
+            return SessionReport(
+                entry=copy.deepcopy(self.entry),
+                identity=copy.deepcopy(ident),
+                mailboxes={
+                    b.paths.directory.name: b.pending_count() for b in self.my_mailboxes()
+                },
+                next_step=next_step,
+            )
 
     def set_state(self, purpose: str) -> StateCardView:
         with self._guard:
@@ -527,6 +521,16 @@ class SessionView:
     transcript: transcripts.TranscriptView | None = None
     pane_text: str | None = None
     truncated: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class SessionReport:
+    """get_my_session's core result: this server's entry and how its identity was found."""
+
+    entry: SessionEntry
+    identity: Resolution
+    mailboxes: dict[str, int]  # mailbox key -> messages waiting
+    next_step: str | None  # the exact command to run when the identity is unresolved
 
 
 @dataclass

@@ -273,24 +273,24 @@ def build_server(agent: Agent, watcher: MailboxWatcher, settings: Settings) -> M
         return call(ctx, work)
 
     def _me() -> MySession:
-        info = agent.my_session()
-        entry, ident = info["entry"], info["identity"]
+        report = agent.my_session()
+        entry, ident = report.entry, report.identity
         return MySession(
-            session_id=ident["session_id"],
-            source=ident["source"],
-            proof=ident["proof"],
-            claimed=ident["claimed"],
-            previous_session_ids=ident["previous_session_ids"],
-            client_type=entry["client"]["type"],
-            server_pid=entry["server_pid"],
-            tmux_pane=entry["tmux"]["pane"],
-            tmux_session=entry["tmux"]["session"],
-            transcript_path=entry["client"]["transcript_path"],
-            purpose=entry["state"]["purpose"],
-            conflicts=ident["conflicts"],
-            diagnosis=ident["diagnosis"],
-            mailboxes=info["mailboxes"],
-            next_step=info["next_step"],
+            session_id=ident.session_id,
+            source=ident.source,
+            proof=ident.proof,
+            claimed=ident.claimed,
+            previous_session_ids=ident.previous_session_ids,
+            client_type=entry.client.type,
+            server_pid=entry.server_pid,
+            tmux_pane=entry.tmux.pane,
+            tmux_session=entry.tmux.session,
+            transcript_path=entry.client.transcript_path,
+            purpose=entry.state.purpose,
+            conflicts=ident.conflicts,
+            diagnosis=ident.diagnosis,
+            mailboxes=report.mailboxes,
+            next_step=report.next_step,
         )
 
     def _claim(session_id: str) -> MySession:

@@ -34,7 +34,7 @@ from tomlkit.items import Table
 
 from oxtail_py.config_edit import FileChange, apply, read_text
 from oxtail_py.errors import OxtailError
-from oxtail_py.hook_entries import is_ours, with_groups, without_ours
+from oxtail_py.hook_entries import is_ours, load_hooks_file, with_groups, without_ours
 from oxtail_py.hook_output import EVENT_NAMES, HookEvent
 
 HOOKS_FILE: Final = "hooks.json"
@@ -177,18 +177,10 @@ def our_groups(hook_command: str) -> dict[str, dict[str, Any]]:
 
 
 def _load_hooks_json(path: Path) -> tuple[str | None, dict[str, Any]]:
-    text = read_text(path)
-    if text is None or not text.strip():
-        return text, {}
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise CodexHooksError(
-            f"{path} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
-            "fix it by hand, nothing was changed"
-        ) from exc
-    hooks = data.get("hooks", {}) if isinstance(data, dict) else None
-    if not isinstance(hooks, dict) or not all(isinstance(g, list) for g in hooks.values()):
+    text, data = load_hooks_file(path, CodexHooksError)
+    hooks = data.get("hooks", {})
+    # Codex is stricter than Claude: every event must map to a list of groups.
+    if not all(isinstance(g, list) for g in hooks.values()):
         raise CodexHooksError(
             f"{path}: expected a JSON object whose 'hooks' maps each event to a list; "
             "fix it by hand, nothing was changed"

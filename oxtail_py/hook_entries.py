@@ -7,14 +7,38 @@ its directory (the state root may move), so every other hook stays exactly as it
 
 from __future__ import annotations
 
+import json
 import os
 import shlex
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any, Final
+
+from oxtail_py.config_edit import read_text
+from oxtail_py.errors import OxtailError
 
 HOOK_NAME: Final = "oxtail-hook"
 
 Hooks = dict[str, Any]  # parsed JSON: anything a user wrote may be there
+
+
+def load_hooks_file(path: Path, error: type[OxtailError]) -> tuple[str | None, dict[str, Any]]:
+    """(text, parsed) of a client's hook config; a missing or empty file is `{}`. Anything
+    that is not a JSON object with an object `hooks` raises `error`: we never rewrite a
+    file we could not read."""
+    text = read_text(path)
+    if text is None or not text.strip():
+        return text, {}
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise error(
+            f"{path} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
+            "fix it by hand, nothing was changed"
+        ) from exc
+    if not isinstance(data, dict) or not isinstance(data.get("hooks", {}), dict):
+        raise error(f"{path}: expected a JSON object with an object 'hooks'; unchanged")
+    return text, data
 
 
 def is_ours(handler: object) -> bool:

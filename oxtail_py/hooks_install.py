@@ -28,7 +28,7 @@ from oxtail_py.client_paths import claude_settings_file
 from oxtail_py.config_edit import FileChange, apply, read_text
 from oxtail_py.errors import OxtailError
 from oxtail_py.fsio import atomic_write_bytes, ensure_tree, read_private
-from oxtail_py.hook_entries import HOOK_NAME, is_ours, with_groups, without_ours
+from oxtail_py.hook_entries import HOOK_NAME, is_ours, load_hooks_file, with_groups, without_ours
 from oxtail_py.layout import Layout
 from oxtail_py.settings import Settings
 
@@ -130,19 +130,7 @@ def installed_version(layout: Layout) -> str | None:
 
 
 def _load_settings(path: Path) -> tuple[str | None, dict[str, Any]]:
-    text = read_text(path)
-    if text is None or not text.strip():
-        return text, {}
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise SettingsError(
-            f"{path} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
-            "fix it by hand, nothing was changed"
-        ) from exc
-    if not isinstance(data, dict) or not isinstance(data.get("hooks", {}), dict):
-        raise SettingsError(f"{path}: expected a JSON object with an object 'hooks'; unchanged")
-    return text, data
+    return load_hooks_file(path, SettingsError)
 
 
 def settings_with_hooks(data: dict[str, Any], command_base: str | None) -> dict[str, Any]:

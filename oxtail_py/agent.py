@@ -15,11 +15,11 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Final
+from typing import Any
 
 from oxtail_py import pidbox, tmux, transcripts
+from oxtail_py.delivery import InboxRead
 from oxtail_py.discovery import Listing, Row, TargetError, list_project, resolve
-from oxtail_py.errors import OxtailError
 from oxtail_py.fsio import ensure_private_dir, ensure_tree
 from oxtail_py.identity import (
     CLAUDE,
@@ -33,13 +33,13 @@ from oxtail_py.identity.follow import IdentityFollower
 from oxtail_py.layout import INBOX, Layout, pid_box_key
 from oxtail_py.mailbox import Delivery, Mailbox
 from oxtail_py.messages import Message, now_iso, validate_message_id
+from oxtail_py.peer_reading import SessionView, check_read_limits, read_peer
 from oxtail_py.procs import ProcessIdentity, proven_pane, self_identity
 from oxtail_py.registry import ClientInfo, Registry, SessionEntry, TmuxInfo, validate_purpose
 from oxtail_py.scope import infer_project_root, resolve_project_root
 from oxtail_py.settings import Settings
 from oxtail_py.wake import WakeReport, WakeSettings, Watch, wake_peer
 
-READ_MODES: Final = ("auto", "transcript", "pane")
 log = logging.getLogger("oxtail_py")
 
 
@@ -289,73 +289,9 @@ class Agent:
         max_bytes: int = 20_000,
         pane_lines: int = 80,
     ) -> SessionView:
-        if mode not in READ_MODES:
-            raise OxtailError(f"mode must be one of {', '.join(READ_MODES)}", code="bad-mode")
-        if not (1 <= limit <= 500 and 200 <= max_bytes <= 500_000 and 1 <= pane_lines <= 5000):
-            raise OxtailError(
-                "limits out of range: limit 1-500, max_bytes 200-500000, pane_lines 1-5000",
-                code="bad-limit",
-            )
+        check_read_limits(mode, limit, max_bytes, pane_lines)
         listing = self.list_sessions(project_root, count_unread=False)
-        row = resolve(listing, name, agents_only=False)
-        path = self._transcript_of(row, listing.project_root) if mode != "pane" else None
-        if mode == "transcript" and path is None:
-            raise OxtailError(
-                f"no transcript found for {row.name!r} (client {row.client_type}, session "
-                f"{row.client_session_id}); try mode='pane'",
-                code="no-transcript",
-            )
-        def view(mode: str, **shown: Any) -> SessionView:
-            return SessionView(
-                name=row.name,
-                kind=row.kind,
-                mode=mode,
-                client_type=row.client_type,
-                client_session_id=row.client_session_id,
-                tmux_pane=row.tmux_pane,
-                **shown,
-            )
-
-        if path is not None:
-            turns = transcripts.read_transcript(
-                path, row.client_type or "", limit=limit, max_bytes=max_bytes
-            )
-            return view("transcript", transcript=turns)
-        if row.tmux_pane is None:
-            raise OxtailError(
-                f"{row.name!r} has neither a transcript nor a tmux pane to read",
-                code="nothing-to-read",
-            )
-        text = tmux.capture(row.tmux_pane, pane_lines)
-        data = text.encode()
-        truncated = len(data) > max_bytes
-        if truncated:
-            text = data[-max_bytes:].decode(errors="ignore")
-        return view("pane", pane_text=text, truncated=truncated)
-
-    def _transcript_of(self, row: Row, project_root: Path) -> Path | None:
-        """The row's transcript, only if the transcript itself says its session ran in
-        this project: the registry entry is peer-written, and a forged one could name
-        another project's transcript (its path, or that session's id)."""
-        if row.kind != "agent" or not row.client_session_id or not row.client_type:
-            return None
-        recorded = row.entry.client.transcript_path if row.entry else None
-        path: Path | None
-        if recorded and transcripts.is_allowed_transcript(Path(recorded)):
-            path = Path(recorded)
-        else:
-            path = transcripts.locate_transcript(row.client_type, row.client_session_id)
-        if path is None:
-            return None
-        ran_in = transcripts.transcript_cwd(path)
-        if ran_in is None or not _is_within(Path(ran_in), project_root):
-            raise OxtailError(
-                f"the transcript of {row.name!r} records a session in {ran_in or 'no directory'},"
-                f" not in this project ({project_root}); nothing read. Its pane can still be "
-                "read with mode='pane'",
-                code="transcript-outside-project",
-            )
-        return path
+        return read_peer(listing, name, mode, limit, max_bytes, pane_lines)
 
     # -- messaging ----------------------------------------------------------------
 
@@ -477,50 +413,6 @@ class Agent:
             if found is not None:
                 return found
         return None
-
-
-def _is_within(path: Path, root: Path) -> bool:
-    real = Path(os.path.realpath(path))
-    return real == root or real.is_relative_to(root)
-
-
-@dataclass
-class InboxRead:
-    """Messages taken from every box of ours (oldest first), not yet handed over."""
-
-    messages: list[Message]
-    quarantined: int
-    _deliveries: list[Delivery] = field(repr=False)
-
-    def commit(self) -> None:
-        self._settle(handed_over=True)
-
-    def abort(self) -> None:
-        self._settle(handed_over=False)
-
-    def _settle(self, *, handed_over: bool) -> None:
-        # Each box on its own: a failure in one must not strand the others. A claim left
-        # behind is recovered once we exit (a duplicate at worst, never a loss).
-        for d in self._deliveries:
-            try:
-                d.commit() if handed_over else d.abort()
-            except OxtailError as exc:
-                log.warning("could not settle a mailbox claim: %s", exc)
-
-
-@dataclass
-class SessionView:
-    """What read_session shows of a peer: its transcript or its pane's screen."""
-
-    name: str
-    kind: str
-    mode: str
-    client_type: str | None
-    client_session_id: str | None
-    tmux_pane: str | None
-    transcript: transcripts.TranscriptView | None = None
-    pane_text: str | None = None
-    truncated: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from oxtail_py import claims as held_claims
-from oxtail_py.errors import DiskFullError, LockTimeoutError
+from oxtail_py.errors import DiskFullError, LockTimeoutError, OxtailError
 from oxtail_py.messages import Message
 
 if TYPE_CHECKING:
@@ -94,3 +94,27 @@ class Delivery:
     def _let_go(self) -> None:
         held_claims.release(self._claims)
         self._claims = []
+
+
+@dataclass
+class InboxRead:
+    """Messages taken from every box of ours (oldest first), not yet handed over."""
+
+    messages: list[Message]
+    quarantined: int
+    _deliveries: list[Delivery] = field(repr=False)
+
+    def commit(self) -> None:
+        self._settle(handed_over=True)
+
+    def abort(self) -> None:
+        self._settle(handed_over=False)
+
+    def _settle(self, *, handed_over: bool) -> None:
+        # Each box on its own: a failure in one must not strand the others. A claim left
+        # behind is recovered once we exit (a duplicate at worst, never a loss).
+        for d in self._deliveries:
+            try:
+                d.commit() if handed_over else d.abort()
+            except OxtailError as exc:
+                log.warning("could not settle a mailbox claim: %s", exc)

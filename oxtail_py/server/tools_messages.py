@@ -1,0 +1,115 @@
+"""Tools that move mail: send, read, ask and wait."""
+
+from __future__ import annotations
+
+from typing import cast
+
+import anyio
+import anyio.lowlevel
+import anyio.to_thread
+from mcp.server.mcpserver import Context, MCPServer
+
+from oxtail_py import asking
+from oxtail_py.errors import OxtailError
+from oxtail_py.server.models import AskOutcome, Inbox, MessageOut, Sent
+from oxtail_py.server.plumbing import ToolContext, WakeMode, error_result, wake_mode
+from oxtail_py.settings import Settings
+from oxtail_py.wake import WakeReport, WakeStatus
+
+
+def _ask_timeout(settings: Settings, requested: int | None) -> tuple[int, bool]:
+    default, ceiling = settings.ask_timeout_ms, settings.ask_max_timeout_ms
+    wanted = default if requested is None or requested <= 0 else requested
+    return min(wanted, ceiling), wanted > ceiling
+
+
+def register(mcp: MCPServer, tools: ToolContext) -> None:
+    @mcp.tool()
+    def send_message(
+        ctx: Context,
+        target: str,
+        body: str,
+        reply_to: str | None = None,
+        wake: WakeMode = "off",
+    ) -> Sent:
+        """Send a message (≤ 8 KB) to a peer in this project. target: tmux session name
+        or session id. reply_to: the request_id you are answering. wake: 'auto' also
+        prompts an idle peer to read its inbox (one line into its client); default 'off'."""
+
+        def work() -> Sent:
+            waking = wake_mode(wake)
+            receipt = tools.agent.send(target, body, reply_to=reply_to)
+            report = WakeReport(WakeStatus.DISABLED)
+            if waking and receipt.reply_awaited:
+                report = WakeReport(
+                    WakeStatus.SKIPPED_BUSY, detail="it is waiting in ask_peer for this reply"
+                )
+            elif waking:
+                report = tools.agent.wake(receipt.target, receipt.message_id, reply_to=reply_to)
+            return Sent(
+                message_id=receipt.message_id,
+                target=receipt.target.name,
+                target_session_id=receipt.target.client_session_id,
+                target_pane=receipt.target.tmux_pane,
+                wake_status=report.status,
+                wake_detail=report.detail,
+            )
+
+        return tools.call(ctx, work)
+
+    @mcp.tool()
+    async def read_my_messages(ctx: Context) -> Inbox:
+        """Take every message waiting for you, oldest first. Each is shown once."""
+        tools.agent.observe_meta(ctx.request_context.meta)
+        try:
+            taken = await anyio.to_thread.run_sync(tools.agent.read)
+        except OxtailError as exc:
+            return cast(Inbox, error_result(exc))
+        try:
+            result = Inbox(
+                messages=[MessageOut.of(m) for m in taken.messages],
+                count=len(taken.messages),
+                quarantined=taken.quarantined,
+            )
+            # The last await: a cancel that arrives after it cannot stop the answer
+            # (the SDK writes it with no checkpoint between), so commit only now.
+            await anyio.lowlevel.checkpoint()
+        except BaseException:
+            taken.abort()
+            raise
+        taken.commit()
+        return result
+
+    @mcp.tool()
+    async def ask_peer(
+        ctx: Context,
+        target: str,
+        body: str,
+        timeout_ms: int | None = None,
+        wake: WakeMode = "auto",
+    ) -> AskOutcome:
+        """Ask a peer and wait for its answer (it replies with send_message(reply_to=
+        <request_id>)). Returns the reply; or status 'timeout' (default 60 s), after
+        which a late reply lands in your inbox; or 'peer-gone' when the peer's server
+        exits during the wait. wake 'auto' (default) prompts an idle peer to read its
+        inbox; 'off' does not."""
+        tools.agent.observe_meta(ctx.request_context.meta)
+        timeout, clamped = _ask_timeout(tools.settings, timeout_ms)
+        try:
+            asked = await asking.ask_peer(
+                tools.agent, tools.watcher, target, body, timeout_ms=timeout, wake=wake_mode(wake)
+            )
+        except OxtailError as exc:
+            return cast(AskOutcome, error_result(exc))
+        return AskOutcome(
+            status=asked.status,
+            request_id=asked.request_id,
+            target=asked.target.name,
+            target_session_id=asked.target.client_session_id,
+            reply=MessageOut.of(asked.reply) if asked.reply else None,
+            waited_ms=asked.waited_ms,
+            timeout_ms=timeout,
+            timeout_clamped=clamped,
+            wake_status=asked.wake.status,
+            wake_detail=asked.wake.detail,
+        )

@@ -22,7 +22,7 @@ import tomlkit.exceptions
 from tomlkit.items import AoT, Array, InlineTable, Table
 
 from oxtail_py.codex_trust import STATE, CodexHooksError, hooks_table
-from oxtail_py.config_edit import read_text
+from oxtail_py.config_edit import ConfigFileError, read_text
 from oxtail_py.hook_entries import is_ours, load_hooks_file, without_ours
 
 HOOKS_FILE: Final = "hooks.json"
@@ -74,12 +74,16 @@ def read(codex_home: Path) -> CodexConfig:
             f"{hooks_path}: expected a JSON object whose 'hooks' maps each event to a list; "
             "fix it by hand, nothing was changed"
         )
-    config_text = read_text(config_path)
+    try:
+        config_text = read_text(config_path)
+    except ConfigFileError as exc:
+        raise CodexHooksError(str(exc)) from exc
     try:
         doc = tomlkit.parse(config_text or "")
-    except tomlkit.exceptions.ParseError as exc:
+    except (tomlkit.exceptions.ParseError, RecursionError) as exc:
+        reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
         raise CodexHooksError(
-            f"{config_path} is not valid TOML ({exc}); nothing was changed"
+            f"{config_path} is not valid TOML ({reason}); nothing was changed"
         ) from exc
     hooks = doc.get("hooks")
     if hooks is not None and not isinstance(hooks, Table | InlineTable):

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from oxtail_py.config_edit import read_text
+from oxtail_py.config_edit import ConfigFileError, read_text
 from oxtail_py.errors import OxtailError
 from oxtail_py.hook_output import EVENT_NAMES, HookEvent
 
@@ -55,7 +55,10 @@ def load_hooks_file(path: Path, error: type[OxtailError]) -> tuple[str | None, d
     """(text, parsed) of a client's hook config; a missing or empty file is `{}`. Anything
     that is not a JSON object with an object `hooks` raises `error`: we never rewrite a
     file we could not read."""
-    text = read_text(path)
+    try:
+        text = read_text(path)
+    except ConfigFileError as exc:  # a FIFO, a huge file, not UTF-8: as unreadable JSON
+        raise error(str(exc)) from exc
     if text is None or not text.strip():
         return text, {}
     try:
@@ -65,6 +68,8 @@ def load_hooks_file(path: Path, error: type[OxtailError]) -> tuple[str | None, d
             f"{path} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
             "fix it by hand, nothing was changed"
         ) from exc
+    except RecursionError as exc:
+        raise error(f"{path}: JSON nested too deeply; nothing was changed") from exc
     if not isinstance(data, dict) or not isinstance(data.get("hooks", {}), dict):
         raise error(f"{path}: expected a JSON object with an object 'hooks'; unchanged")
     return text, data

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import tomlkit
@@ -116,4 +117,27 @@ def test_a_hook_edited_after_trust_is_modified_for_codex_and_for_our_check(
     cli(agent, "install-hook")  # the fix: ours restored and trusted again
     listed, _ = list_hooks(agent)
     assert {h.trust_status for h in listed if "oxtail-hook" in h.command} == {"trusted"}
+    assert check_codex_hooks(agent.codex_home, _hook_command(agent)).ok
+
+
+def test_a_symlinked_config_toml_is_named_by_its_link_in_codex_trust_keys(
+    scenario: Scenario, tmp_path: Path
+) -> None:
+    """A dotfile manager's link: Codex keys the hooks by the link's path (not the
+    target's), which is what our installer records; it edits the target."""
+    agent = scenario.codex(config=USER_HOOKS)
+    config = agent.codex_home / "config.toml"
+    target = tmp_path / "dotfiles" / "codex.toml"
+    target.parent.mkdir()
+    config.rename(target)
+    config.symlink_to(target)
+
+    cli(agent, "install-hook")
+
+    assert config.is_symlink() and "oxtail-hook" in target.read_text()
+    listed, warnings = list_hooks(agent)
+    assert warnings == []
+    ours = [h for h in listed if "oxtail-hook" in h.command]
+    assert len(ours) == 4 and all(h.key.startswith(f"{config}:") for h in ours)
+    assert {h.trust_status for h in ours} == {"trusted"}
     assert check_codex_hooks(agent.codex_home, _hook_command(agent)).ok

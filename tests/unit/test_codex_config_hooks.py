@@ -8,6 +8,7 @@ hooks). tests/e2e/test_codex_config_hooks_real.py checks the same against the re
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -208,3 +209,55 @@ def test_a_hooks_table_we_cannot_extend_is_refused_and_nothing_changes(
     assert "nothing was changed" in str(error.value)
     assert [p.name for p in tmp_path.iterdir()] == ["config.toml"]
     assert (tmp_path / "config.toml").read_text() == before
+
+
+@pytest.mark.parametrize("name", ["hooks.json", "config.toml"])
+def test_a_fifo_in_place_of_a_codex_file_is_refused_without_blocking(
+    tmp_path: Path, name: str
+) -> None:
+    """Neither the installer nor the check (which a server runs at start) may block on
+    a FIFO planted where a Codex file belongs: a clear error, nothing written."""
+    os.mkfifo(tmp_path / name)
+
+    with pytest.raises(CodexHooksError) as error:
+        install(tmp_path, HOOK)
+    assert "not a regular file" in str(error.value) and "nothing was changed" in str(error.value)
+    found = check_codex_hooks(tmp_path, HOOK)
+    assert found.problem == CodexHooksProblem.BAD_CONFIG and name in found.detail
+    assert [p.name for p in tmp_path.iterdir()] == [name]
+
+
+@pytest.mark.parametrize(("name", "data"), [
+    ("hooks.json", b'{"hooks": {}, "x": "\xff"}'),
+    ("config.toml", b'model = "\xff"\n'),
+    ("hooks.json", b"[" * 200_000),
+    ("config.toml", b"a = " + b"[" * 200_000),
+])
+def test_an_unreadable_codex_file_is_refused_and_reported(
+    tmp_path: Path, name: str, data: bytes
+) -> None:
+    (tmp_path / name).write_bytes(data)
+
+    with pytest.raises(CodexHooksError) as error:
+        install(tmp_path, HOOK)
+
+    assert "nothing was changed" in str(error.value)
+    assert check_codex_hooks(tmp_path, HOOK).problem == CodexHooksProblem.BAD_CONFIG
+    assert (tmp_path / name).read_bytes() == data
+
+
+def test_a_symlinked_config_toml_is_edited_at_its_target(tmp_path: Path) -> None:
+    """Dotfile managers link config.toml: read through the link, written at the target,
+    the link kept."""
+    dotfiles = tmp_path / "dotfiles"
+    dotfiles.mkdir()
+    (dotfiles / "codex.toml").write_text(USER_CONFIG)
+    home = tmp_path / "codex"
+    home.mkdir()
+    (home / "config.toml").symlink_to(dotfiles / "codex.toml")
+
+    install(home, HOOK)
+
+    assert (home / "config.toml").is_symlink()
+    assert "oxtail-hook codex stop" in (dotfiles / "codex.toml").read_text()
+    assert check_codex_hooks(home, HOOK).ok

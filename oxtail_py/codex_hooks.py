@@ -112,8 +112,12 @@ def plan(codex_home: Path, hook_command: str | None, *, trust: bool) -> CodexHoo
     data = config.hooks_data
     json_hooks = (with_groups(config.json_hooks, groups) if source == Source.HOOKS_JSON
                   else without_ours(config.json_hooks))
-    new_data = {**data, "hooks": json_hooks} if json_hooks else {
-        k: v for k, v in data.items() if k != "hooks"}
+    if json_hooks == config.json_hooks:
+        new_data = data  # untouched, even an empty "hooks" of the user's
+    elif json_hooks:
+        new_data = {**data, "hooks": json_hooks}
+    else:
+        new_data = {k: v for k, v in data.items() if k != "hooks"}
     toml_hooks = config.toml_hooks()
     wanted = (with_groups(toml_hooks, groups) if source == Source.CONFIG_TOML
               else without_ours(toml_hooks))

@@ -261,3 +261,15 @@ def test_a_symlinked_config_toml_is_edited_at_its_target(tmp_path: Path) -> None
     assert (home / "config.toml").is_symlink()
     assert "oxtail-hook codex stop" in (dotfiles / "codex.toml").read_text()
     assert check_codex_hooks(home, HOOK).ok
+
+
+def test_a_hooks_json_without_hooks_is_left_byte_for_byte(tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text(USER_CONFIG)
+    (tmp_path / "hooks.json").write_text('{ "hooks": {} }')
+
+    changes, _ = install(tmp_path, HOOK)
+
+    assert (tmp_path / "hooks.json").read_text() == '{ "hooks": {} }'
+    assert {c.path.name: c.changed for c in changes} == {"hooks.json": False,
+                                                         "config.toml": True}
+    assert check_codex_hooks(tmp_path, HOOK).source == tmp_path / "config.toml"

@@ -175,7 +175,8 @@ def test_claude_ask_to_a_busy_codex_is_delivered_mid_turn_skipped_busy_and_untyp
     assert not any(c.name.endswith("read_my_messages")
                    for r in codex.model.turns for c in r.tool_calls())
     assert Mailbox.open(layout, thread).pending_count() == 0
-    assert layout.status_file(thread).read_text() == "idle"
+    wait_until(lambda: layout.status_file(thread).read_text() == "idle", timeout=15,
+               what="the thread stamped idle by its Stop hook")
 
 
 # -- 2: two Codex TUIs on the shared daemon ------------------------------------------------
@@ -289,5 +290,8 @@ def test_two_codex_tuis_on_the_shared_daemon_each_get_only_their_own_mail(
         assert sum(json.dumps(i).count(body) for i in last.items
                    if i.get("role") == "developer") == 1
         assert Mailbox.open(layout, thread).pending_count() == 0
-        assert layout.status_file(thread).read_text() == "idle"
+        # The Stop hook may still be running when the TUI already draws its idle prompt.
+        wait_until(lambda t=thread: layout.status_file(t).read_text() == "idle", timeout=15,
+                   what=f"{thread} stamped idle by its Stop hook",
+                   describe=lambda t=thread: layout.status_file(t).read_text())
     assert not any(WAKE_MARK in t for r in codex.model.turns for t in r.user_texts())

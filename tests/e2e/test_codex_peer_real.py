@@ -123,7 +123,8 @@ def test_claude_ask_to_a_busy_codex_is_delivered_mid_turn_skipped_busy_and_untyp
     codex.prompt("list please")
     (thread,) = codex.thread_ids()
     layout = Layout(scenario.agentmail_home)
-    assert layout.status_file(thread).read_text() == "idle"
+    wait_until(lambda: layout.status_file(thread).read_text() == "idle", timeout=15,
+               what="the first turn's Stop hook stamping idle")
 
     def claude_script(request: ModelRequest) -> Reply:
         if request.ends_with_tool_result():

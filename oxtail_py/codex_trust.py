@@ -94,6 +94,7 @@ class HookEntry:
     command: str
     current_hash: str
     ours: bool
+    source: Path  # the file holding it (hooks.json or config.toml)
 
 
 def command_entries(source: Path, hooks: Mapping[str, Any]) -> list[HookEntry]:
@@ -123,6 +124,7 @@ def command_entries(source: Path, hooks: Mapping[str, Any]) -> list[HookEntry]:
                             event_name, matcher if isinstance(matcher, str) else None, handler
                         ),
                         ours=is_ours(handler),
+                        source=source,
                     )
                 )
     return entries

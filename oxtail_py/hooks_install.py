@@ -208,8 +208,8 @@ def codex_trust_note(trusted: tuple[codex_hooks.HookEntry, ...], *, trust: bool)
     """What the user is told about Codex's trust gate after an install."""
     if trust and trusted:
         events = ", ".join(e.event_name for e in trusted)
-        return (f"Codex hooks trusted ({events}): recorded in config.toml as Codex's /hooks "
-                "would on approval")
+        return (f"Codex hooks in {trusted[0].source} trusted ({events}): recorded in "
+                "config.toml as Codex's /hooks would on approval")
     return ("Codex hooks NOT trusted (--no-trust): Codex will not run them until you approve "
             "them: in the Codex TUI type /hooks and trust the oxtail hooks")
 

@@ -251,6 +251,7 @@ def test_setup_puts_codex_hooks_in_config_toml_when_the_user_keeps_theirs_there(
     out = cli(cenv, "setup")
 
     assert out.returncode == 0, out.stderr
+    assert f"Codex hooks in {real}/config.toml trusted" in out.stdout
     assert "as Codex's /hooks would" in out.stdout
     assert not (real / "hooks.json").exists()  # one hooks file in the layer
     text = (real / "config.toml").read_text()

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Final
 
 from oxtail_py.codex_hook_sources import Source, read
-from oxtail_py.codex_hooks import OUR_HOOKS, our_entries, our_groups
+from oxtail_py.codex_hooks import our_entries, our_groups
 from oxtail_py.codex_trust import CodexHooksError, disabled_keys, trusted_hashes
 
 INSTALL: Final = "run `oxtail-py install-hook` (or `oxtail-py setup`)"
@@ -76,7 +76,7 @@ def check_codex_hooks(codex_home: Path, hook_command: str) -> CodexHooksCheck:
     source = max(Source, key=lambda s: (len(found[s]), s == Source.HOOKS_JSON))
     entries = found[source]
     path = config.path(source)
-    missing = sorted({h.event_name for h in OUR_HOOKS} - {e.event_name for e in entries})
+    missing = sorted({event for event, _ in wanted} - {e.event_name for e in entries})
     if missing:
         where = f"{config.hooks_path} or {config.config_path}"
         return CodexHooksCheck(

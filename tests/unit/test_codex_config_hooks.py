@@ -273,3 +273,34 @@ def test_a_hooks_json_without_hooks_is_left_byte_for_byte(tmp_path: Path) -> Non
     assert {c.path.name: c.changed for c in changes} == {"hooks.json": False,
                                                          "config.toml": True}
     assert check_codex_hooks(tmp_path, HOOK).source == tmp_path / "config.toml"
+
+
+@pytest.mark.parametrize("where", ["hooks.json", "config.toml"])
+def test_one_more_entry_in_our_hooks_is_installed_trusted_and_checked(
+    tmp_path: Path, where: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The installer is data-driven: a PreToolUse entry with a matcher (as the reservation
+    work adds for apply_patch) is one more OurHook, and install, trust (its hash covers
+    the matcher), the check and uninstall follow with no other change."""
+    from oxtail_py import codex_hooks
+    from oxtail_py.hook_entries import OurHook
+    from oxtail_py.hook_output import HookEvent
+
+    extra = OurHook(HookEvent.PRE_TOOL_USE, 5, "apply_patch")
+    monkeypatch.setattr(codex_hooks, "OUR_HOOKS", (*codex_hooks.OUR_HOOKS, extra))
+    if where == "config.toml":
+        (tmp_path / "config.toml").write_text(USER_CONFIG)
+
+    _, trusted = install(tmp_path, HOOK)
+
+    source = tmp_path / where
+    assert check_codex_hooks(tmp_path, HOOK).source == source
+    (pre,) = [e for e in trusted if e.event_name == "PreToolUse"]
+    assert pre.key == f"{source}:pre_tool_use:0:0"
+    assert pre.current_hash == codex_hooks.trust_hash(
+        "PreToolUse", "apply_patch", {"command": f"{HOOK} codex pretooluse", "timeout": 5})
+    assert len(trusted) == len(OUR_HOOKS) + 1
+    assert check_codex_hooks(tmp_path, HOOK).ok
+    uninstall(tmp_path)
+    assert not check_codex_hooks(tmp_path, HOOK).ok
+    assert "oxtail-hook" not in (tmp_path / "config.toml").read_text()

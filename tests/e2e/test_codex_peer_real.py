@@ -147,6 +147,8 @@ def test_claude_ask_to_a_busy_codex_is_delivered_mid_turn_skipped_busy_and_untyp
 
     assert result.returncode == 0, result.stderr
     out = tool_json(claude.model.turns[-1], "mcp__oxtail__ask_peer")
+    print(f"CODEX-PEER-STATS ask-busy-codex waited_ms={out.get('waited_ms')} "
+          f"wake_status={out.get('wake_status')}")
     assert out["status"] == "answered", out
     assert out["wake_status"] == wake.SKIPPED_BUSY, out
     assert out["reply"]["body"] == answer_for(out["request_id"])

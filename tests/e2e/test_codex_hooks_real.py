@@ -9,6 +9,7 @@ it logs each payload and prints what the test put in `out.<event>` (every time) 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shlex
 from pathlib import Path
@@ -27,6 +28,7 @@ from .harness import (
     Scenario,
     Text,
     ToolCall,
+    WaitTimeout,
     stub_server,
     wait_until,
 )
@@ -425,7 +427,19 @@ def test_tui_review_records_exactly_the_trust_our_installer_records(
     assert all(probe.payloads(h.event) == [] for h in codex_hooks.OUR_HOOKS)
     assert not check_codex_hooks(agent.codex_home, probe.command).ok
 
-    pane.send_keys("Down")  # from "Review hooks" to "Trust all and continue"
+    # From "Review hooks" to "Trust all and continue". The dialog can be drawn before it
+    # takes keys (a Down sent at once was lost in ~1 of 3 loaded runs), so each Down is
+    # confirmed on screen before Enter.
+    def trust_all_selected() -> bool:
+        return any(line.strip().startswith("\u203a 2. Trust all")
+                   for line in agent.screen().splitlines())
+
+    for _ in range(5):
+        pane.send_keys("Down")
+        with contextlib.suppress(WaitTimeout):
+            wait_until(trust_all_selected, timeout=2, what="Trust all selected")
+            break
+    assert trust_all_selected(), agent.screen()
     pane.send_keys("Enter")
     agent.wait_idle(timeout=30)
 

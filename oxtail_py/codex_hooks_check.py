@@ -66,7 +66,7 @@ def check_codex_hooks(codex_home: Path, hook_command: str) -> CodexHooksCheck:
         config = read(codex_home)
     except CodexHooksError as exc:
         return CodexHooksCheck(CodexHooksProblem.BAD_CONFIG, str(exc),
-                               f"then {INSTALL}")
+                               f"fix that file by hand, then {INSTALL}")
     wanted = {(event, group["hooks"][0]["command"])
               for event, groups in our_groups(hook_command).items() for group in groups}
     by_source = our_entries(config)

@@ -22,8 +22,8 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     spawn.add_argument("--prompt", default="", help="its first turn (<= 8 KB)")
     spawn.add_argument("--project", default=None,
                        help="a directory of this project to start in (default: the project)")
-    spawn.add_argument("client_args", nargs=argparse.REMAINDER,
-                       help="-- then arguments for the client")
+    spawn.add_argument("client_args", nargs="*", metavar="-- CLIENT_ARG",
+                       help="arguments for the client, after --")
     spawn.set_defaults(handler=_spawn)
     stop = sub.add_parser("stop", help="end a helper you spawned with `oxtail-py spawn`")
     stop.add_argument("target", help="its name or session id")
@@ -52,8 +52,6 @@ def _spawn(args: argparse.Namespace, settings: Settings) -> int:
 
     ensure_private_dir(settings.root)
     extra = list(args.client_args)
-    if extra[:1] == ["--"]:
-        extra = extra[1:]
     result = Spawner(Layout(settings.root), settings).spawn(
         _caller(settings), args.client, args.prompt, name=args.name, role=args.role,
         project_root=args.project, client_args=tuple(extra),

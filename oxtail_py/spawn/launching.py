@@ -124,7 +124,7 @@ def wait_for_server(
     with need_session_id, knows its session). A client that exits first is reported
     with its own words from the pane."""
     ensure_tree(layout.root, layout.sessions_dir)
-    what = "its server to register" + (" and learn its session id" if need_session_id else "")
+    what = "its server registered" + (" and knew its session id" if need_session_id else "")
     with _watching(layout.sessions_dir, layout.spawns_dir) as changed:
         while True:
             changed.clear()  # before looking: a change after the look wakes the wait
@@ -230,5 +230,5 @@ def _timeout_text(launch: Launch, what: str, entry: SessionEntry | None) -> str:
                 "daemon, not this window: set [features] daemon_auto_start = false.")
     if entry is None:
         hint += " Is oxtail configured for this client (oxtail-py setup)?"
-    return (f"{launch.record.client} in pane {launch.pane_id} did not get {what} in time."
+    return (f"{launch.record.client} in pane {launch.pane_id} was not ready ({what}) in time."
             f"{hint} Its screen:\n{_pane_text(launch)}")

@@ -48,6 +48,15 @@ _REQUEST_ID = re.compile(r'request_id\\*"\s*:\s*\\*"([0-9a-f]{16})')
 _SENDER = re.compile(r'from_session_id\\*"\s*:\s*\\*"([0-9A-Za-z_-]+)')
 
 
+@pytest.fixture(autouse=True)
+def clients_on_path(monkeypatch: pytest.MonkeyPatch, scenario: Scenario) -> None:
+    """The clients on the user's PATH, as where users run them. The TUIs' PATH comes from
+    the tmux client that starts them (tmux sets a new session's PATH from its client's
+    environment, over `-e`), so it is set here, before the scenario's tmux starts."""
+    bin_dir = str(scenario.clients.bin_dir)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
+
+
 def first_user_text(request: ModelRequest) -> str:
     texts = request.user_texts()
     return texts[0] if texts else ""

@@ -1,0 +1,253 @@
+"""Spawning's checks, limits and lineage, against real processes and a real tmux server.
+
+The real clients' side (a spawn that starts Claude Code / Codex, asks it, stops it) is in
+tests/e2e/test_spawn_real.py; here every refusal that happens before or instead of a
+launch, the lineage proof from the kernel's copy of the environment, and a client that
+fails at start, reported in its own words.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import replace
+from pathlib import Path
+
+import anyio
+import pytest
+
+from oxtail_py import tmux
+from oxtail_py.errors import OxtailError
+from oxtail_py.layout import Layout
+from oxtail_py.messages import MAX_BODY_BYTES
+from oxtail_py.procs import identity_of, self_identity
+from oxtail_py.registry import Registry, SessionEntry
+from oxtail_py.settings import Settings
+from oxtail_py.spawn.lineage import SPAWN_DEPTH_VAR, SPAWN_ID_VAR, depth_of, marks_above
+from oxtail_py.spawn.records import ParentRef, SpawnRecord, live_records, new_spawn_id, write_record
+from oxtail_py.spawn.spawner import Caller, Spawner
+from tests.integration.harness import PrivateTmux, launch_in_pane, wait_until
+
+
+@pytest.fixture
+def settings(tmp_path: Path, tmux_server: PrivateTmux) -> Iterator[Settings]:
+    env = {"HOME": str(tmp_path / "home"), "AGENTMAIL_HOME": str(tmp_path / "agentmail"),
+           "OXTAIL_TMUX_SOCKET": str(tmux_server.socket)}
+    settings = Settings.from_env(env)
+    tmux.configure(settings)
+    yield settings
+    tmux.configure(Settings.from_env())
+
+
+@pytest.fixture
+def with_claude(tmp_path: Path) -> str:
+    """A PATH holding a `claude` (it only waits): the checks after the binary's run."""
+    return fake_client(tmp_path / "claude-bin", "claude", "exec sleep 60")
+
+
+def caller(project: Path, *, pid: int | None = None, path: str | None = None) -> Caller:
+    env = dict(os.environ)
+    if path is not None:
+        env["PATH"] = path
+    return Caller(by="person", pid=pid or os.getpid(), cwd=str(project), name="person",
+                  session_id=None, tmux_session=None, env=env)
+
+
+def refusal(spawner: Spawner, who: Caller, client: str = "claude", prompt: str = "hi",
+            **kwargs: str) -> OxtailError:
+    with pytest.raises(OxtailError) as raised:
+        spawner.spawn(who, client, prompt, **kwargs)
+    return raised.value
+
+
+def fake_client(directory: Path, name: str, script: str) -> str:
+    """An executable named like a client on a PATH of its own (a real process; only what
+    it does is ours)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    exe = directory / name
+    exe.write_text(f"#!/bin/sh\n{script}\n")
+    exe.chmod(0o755)
+    return f"{directory}{os.pathsep}{os.environ.get('PATH', '')}"
+
+
+def test_a_missing_client_binary_is_named_with_doctors_fix(
+    settings: Settings, project: Path, tmp_path: Path
+) -> None:
+    err = refusal(Spawner(Layout(settings.root), settings), caller(project, path=str(tmp_path)),
+                  "codex")
+    assert err.code == "client-not-found"
+    assert "codex binary is not on PATH" in str(err) and "doctor" in str(err)
+
+
+def test_an_unknown_client_is_refused(settings: Settings, project: Path) -> None:
+    err = refusal(Spawner(Layout(settings.root), settings), caller(project), "gemini")
+    assert err.code == "unknown-client" and "'claude' or 'codex'" in str(err)
+
+
+def test_a_prompt_over_the_body_limit_is_refused(settings: Settings, project: Path) -> None:
+    err = refusal(Spawner(Layout(settings.root), settings), caller(project),
+                  prompt="x" * (MAX_BODY_BYTES + 1))
+    assert err.code == "body-too-large"
+
+
+def test_a_project_outside_the_callers_own_is_refused(
+    settings: Settings, project: Path, tmp_path: Path
+) -> None:
+    other = tmp_path / "other"
+    (other / ".git").mkdir(parents=True)
+    err = refusal(Spawner(Layout(settings.root), settings), caller(project),
+                  project_root=str(other))
+    assert err.code == "cross-project"
+
+
+def test_missing_tmux_is_refused(
+    settings: Settings, project: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # this process finds no tmux
+    err = refusal(Spawner(Layout(settings.root), settings), caller(project))
+    assert err.code == "tmux-unavailable" and "Install tmux" in str(err)
+
+
+def test_a_name_in_use_or_malformed_is_refused(
+    settings: Settings, project: Path, tmux_server: PrivateTmux, with_claude: str
+) -> None:
+    tmux_server.new_session("busy", project, "sleep 60")
+    spawner = Spawner(Layout(settings.root), settings)
+    who = caller(project, path=with_claude)
+    err = refusal(spawner, who, name="busy")
+    assert err.code == "name-taken" and "choose another name" in str(err)
+    assert refusal(spawner, who, name="no spaces").code == "bad-name"
+    assert refusal(spawner, who, name="-dash").code == "bad-name"
+
+
+def test_depth_comes_from_the_ancestors_environment_and_a_descendant_cannot_lower_it(
+    settings: Settings, project: Path, with_claude: str
+) -> None:
+    spawn_id = new_spawn_id()
+    env = {**os.environ, SPAWN_ID_VAR: spawn_id, SPAWN_DEPTH_VAR: "2"}
+    # A level-2 helper whose shell runs a command claiming depth 0 (a model could).
+    outer = subprocess.Popen(
+        ["sh", "-c", f"env {SPAWN_DEPTH_VAR}=0 sleep 30; :"], env=env,
+    )  # fmt: skip
+    try:
+        inner = wait_until(lambda: _child_of(outer.pid), what="the inner command")
+        assert [m.depth for m in marks_above(inner)] == [0, 2]
+        assert depth_of(inner) == 2
+        who = caller(project, pid=inner, path=with_claude)
+        err = refusal(Spawner(Layout(settings.root), settings), who)
+        assert err.code == "spawn-depth-limit" and "level-3" in str(err)
+        assert depth_of(os.getpid()) == 0
+    finally:
+        outer.kill()
+        outer.wait()
+
+
+def _child_of(pid: int) -> int | None:
+    import psutil
+
+    children = psutil.Process(pid).children()
+    return children[0].pid if children else None
+
+
+def test_the_cap_on_live_spawns_counts_only_live_ones(
+    settings: Settings, project: Path, with_claude: str
+) -> None:
+    layout = Layout(settings.root)
+    me = self_identity()
+    for n in range(2):
+        write_record(layout, _record(project, f"live{n}", me.pid, me.start))
+    dead = _record(project, "dead", 2**22 - 1, "1.00")
+    write_record(layout, dead)
+    assert sorted(r.name for r in live_records(layout, project)) == ["live0", "live1"]
+    assert not layout.spawn_record(dead.spawn_id).exists()  # pruned
+    capped = replace(settings, spawn_max_live=2)
+    err = refusal(Spawner(layout, capped), caller(project, path=with_claude))
+    assert err.code == "spawn-limit" and "cap is 2" in str(err)
+
+
+def _record(project: Path, name: str, pid: int, start: str) -> SpawnRecord:
+    return SpawnRecord(
+        spawn_id=new_spawn_id(), client="claude", name=name, role="", project_root=str(project),
+        cwd=str(project), depth=1, parent=ParentRef("person", None, "person"),
+        runner_pid=pid, runner_start=start,
+    )  # fmt: skip
+
+
+def test_a_client_that_fails_to_start_is_reported_in_its_own_words(
+    settings: Settings, project: Path, tmp_path: Path, tmux_server: PrivateTmux
+) -> None:
+    path = fake_client(tmp_path / "bin", "claude",
+                       "echo 'error: unknown option --bogus (from the client)' >&2; exit 1")
+    err = refusal(Spawner(Layout(settings.root), settings), caller(project, path=path),
+                  name="failing")
+    assert err.code == "spawn-client-exited"
+    assert "unknown option --bogus (from the client)" in str(err)
+    assert "exited with status 1" in str(err)
+    assert not list((settings.root / "spawns").glob("*.json"))  # nothing left behind
+    windows = tmux_server.run("list-windows", "-a", "-F", "#{window_name}", check=False)
+    assert "failing" not in windows  # its window was closed (here: the whole server)
+
+
+def test_a_forged_parent_claim_does_not_let_anyone_stop_an_agent(
+    settings: Settings, project: Path, tmux_server: PrivateTmux
+) -> None:
+    """A victim started by a person (no spawn id in its environment): a forged spawn record
+    naming it and a forged `parent` in its registry entry authorise neither an agent's
+    stop_peer (its memory has no such spawn) nor the person's `oxtail-py stop` (the
+    kernel shows no spawn id above the victim)."""
+    layout = Layout(settings.root)
+    env = {"AGENTMAIL_HOME": str(settings.root), "HOME": str(settings.home),
+           "OXTAIL_TMUX_SOCKET": str(tmux_server.socket)}
+    victim = launch_in_pane(tmux_server, session="victim", cwd=project, env=env)
+
+    async def main() -> None:
+        async with victim.client():
+            entry = await anyio.to_thread.run_sync(lambda: _entry_in(layout, "victim"))
+            pane_pid = int(tmux_server.run("display-message", "-p", "-t", victim.pane,
+                                           "#{pane_pid}"))
+            runner = identity_of(pane_pid)
+            assert runner is not None
+            forged = _record(project, "victim", runner.pid, runner.start)
+            write_record(layout, forged)
+            data = entry.to_dict()
+            data["parent"] = {"spawn_id": forged.spawn_id, "by": "person", "depth": 1,
+                              "child_name": "victim"}
+            Registry(layout).write(SessionEntry.from_dict(data))
+            for by in ("agent", "person"):
+                who = replace(caller(project), by=by)
+                with pytest.raises(OxtailError) as raised:
+                    Spawner(layout, settings).stop(who, "victim", project_root=project)
+                assert raised.value.code == "not-your-spawn", raised.value
+            assert entry.identity.is_alive()
+
+    anyio.run(main)
+
+
+def _entry_in(layout: Layout, session: str) -> SessionEntry:
+    def find() -> SessionEntry | None:
+        return next((e for e in Registry(layout).read_all() if e.client.cwd), None)
+
+    found: SessionEntry = wait_until(find, what=f"the {session} server's entry")
+    return found
+
+
+def test_hostile_parent_fields_reject_the_registry_entry() -> None:
+    base = {"server_pid": 123, "server_start": "1.00"}
+    for parent in (
+        {"spawn_id": "../../etc", "by": "person"},
+        {"spawn_id": "a" * 32, "by": "root"},
+        {"spawn_id": "a" * 32, "by": "agent", "depth": 10**400},
+        {"spawn_id": "a" * 32, "by": "agent", "role": "x" * 10_000},
+        "not an object",
+    ):
+        with pytest.raises(OxtailError) as raised:
+            SessionEntry.from_dict({**base, "parent": parent})
+        assert raised.value.code == "bad-registry-entry", parent
+    ok = SessionEntry.from_dict({**base, "parent": {"spawn_id": "a" * 32, "by": "agent"}})
+    assert ok.parent is not None and ok.parent.depth == 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(pytest.main([__file__]))

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import argparse
 import os
+from typing import TYPE_CHECKING
 
 from oxtail_py.settings import Settings
+
+if TYPE_CHECKING:
+    from oxtail_py.spawn.spawner import Caller
 
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -30,7 +34,8 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     stop.set_defaults(handler=_stop)
 
 
-def _caller(settings: Settings):  # type: ignore[no-untyped-def]
+def _caller(settings: Settings) -> Caller:
+    """The person at this terminal; its tmux session is the one the live tree proves."""
     from oxtail_py import tmux
     from oxtail_py.procs import proven_pane
     from oxtail_py.spawn.spawner import Caller
@@ -58,8 +63,10 @@ def _spawn(args: argparse.Namespace, settings: Settings) -> int:
     )  # fmt: skip
     print(f"spawned {result.client} {result.name!r} in pane {result.pane} "
           f"(tmux session {result.tmux_session}, depth {result.depth})")
+    handed = {True: "submitted", False: "sent (unconfirmed)", None: "none given"}
     print(f"  session id: {result.session_id or '(not known yet)'}  server pid: "
-          f"{result.server_pid}  ready in {result.elapsed_ms} ms")
+          f"{result.server_pid}  first prompt: {handed[result.prompt_confirmed]}  ready in "
+          f"{result.elapsed_ms} ms")
     if result.note:
         print(f"  note: {result.note}")
     if result.attach:

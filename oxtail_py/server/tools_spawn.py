@@ -34,7 +34,8 @@ class Spawned(BaseModel):
     prompt_confirmed: bool | None = Field(
         description="its transcript or prompt history shows the first prompt was submitted"
     )
-    elapsed_ms: int
+    registered_ms: int = Field(description="start -> its server registered")
+    elapsed_ms: int = Field(description="start -> first prompt handed over (the whole call)")
     note: str = ""
 
 

@@ -97,6 +97,7 @@ class SpawnResult:
     detached: bool
     attach: str | None
     prompt_confirmed: bool | None  # None: no prompt given
+    registered_ms: int  # from the start until its server was registered
     elapsed_ms: int
     note: str = ""
 
@@ -188,6 +189,7 @@ class Spawner:
             entry = launching.wait_for_server(
                 self.layout, launch, deadline, need_session_id=client == "claude"
             )
+            registered_ms = int((time.monotonic() - started) * 1000)
             confirmed = (
                 launching.hand_over(self.layout, launch, entry, prompt, deadline)
                 if prompt else None
@@ -209,7 +211,7 @@ class Spawner:
             session_id=entry.client.session_id, server_pid=entry.server_pid,
             pane=launch.pane_id, tmux_session=launch.session, detached=detached,
             attach=tmux.attach_command(launch.session) if detached else None,
-            prompt_confirmed=confirmed, elapsed_ms=int((time.monotonic() - started) * 1000),
+            prompt_confirmed=confirmed, registered_ms=registered_ms, elapsed_ms=int((time.monotonic() - started) * 1000),
             note=note,
         )  # fmt: skip
 

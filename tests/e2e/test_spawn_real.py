@@ -203,9 +203,12 @@ def test_claude_spawns_codex_asks_it_and_gets_the_correlated_reply(scenario: Sce
     assert asked["status"] == "answered", asked
     assert asked["reply"]["body"] == f"42 for {asked['request_id']}"
     assert asked["target_session_id"] == spawned["session_id"]
-    # The first prompt was the helper's first turn, the question came after it.
-    turns = [first_user_text(r) for r in codex.model.turns if not r.ends_with_tool_result()]
-    assert "HELPER-TASK get ready" in turns[0], turns
+    # The order: the first prompt was the helper's first turn, complete before spawn_peer
+    # returned; the ask's wake line came as a later turn of its own, not into that one.
+    prompts = [r.last_user_text() or "" for r in codex.model.turns
+               if not r.ends_with_tool_result()]
+    assert "HELPER-TASK get ready" in prompts[0], prompts
+    assert WAKE_MARK not in prompts[0] and any(WAKE_MARK in p for p in prompts[1:]), prompts
 
 
 def test_cli_outside_tmux_spawns_claude_in_a_detached_session_listed_with_its_parent(
@@ -226,7 +229,8 @@ def test_cli_outside_tmux_spawns_claude_in_a_detached_session_listed_with_its_pa
     assert helper["parent"] == "person" and helper["spawn_depth"] == 1, helper
     assert helper["role"] == "tester" and helper["client_type"] == "claude", helper
     assert helper["tmux_session"] == project_session, helper
-    # Its model got the prompt as its first turn.
+    # Its model got the prompt as its first turn, proven submitted before spawn returned.
+    assert "first prompt: submitted" in done.stdout, done.stdout
     assert any("HELPER-TASK hello" in first_user_text(r) for r in claude.model.turns)
     stopped = run_cli(scenario, claude, "stop", "helper")
     assert stopped.returncode == 0, stopped.stderr

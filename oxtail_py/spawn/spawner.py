@@ -211,8 +211,8 @@ class Spawner:
             session_id=entry.client.session_id, server_pid=entry.server_pid,
             pane=launch.pane_id, tmux_session=launch.session, detached=detached,
             attach=tmux.attach_command(launch.session) if detached else None,
-            prompt_confirmed=confirmed, registered_ms=registered_ms, elapsed_ms=int((time.monotonic() - started) * 1000),
-            note=note,
+            prompt_confirmed=confirmed, registered_ms=registered_ms,
+            elapsed_ms=int((time.monotonic() - started) * 1000), note=note,
         )  # fmt: skip
 
     def _free_name(self, name: str | None, client: str, root: Path, caller: Caller) -> str:

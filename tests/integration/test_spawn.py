@@ -28,7 +28,14 @@ from oxtail_py.settings import Settings
 from oxtail_py.spawn.lineage import SPAWN_DEPTH_VAR, SPAWN_ID_VAR, depth_of, marks_above
 from oxtail_py.spawn.records import ParentRef, SpawnRecord, live_records, new_spawn_id, write_record
 from oxtail_py.spawn.spawner import Caller, Spawner
-from tests.integration.harness import PrivateTmux, launch_in_pane, wait_until
+from tests.integration.harness import (
+    PrivateTmux,
+    error_code,
+    launch_in_pane,
+    ok,
+    result_data,
+    wait_until,
+)
 
 
 @pytest.fixture
@@ -251,3 +258,34 @@ def test_hostile_parent_fields_reject_the_registry_entry() -> None:
 
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(pytest.main([__file__]))
+
+
+def test_the_tools_map_refusals_to_stable_codes(
+    settings: Settings, project: Path, tmux_server: PrivateTmux, tmp_path: Path
+) -> None:
+    """spawn_peer and stop_peer over MCP, on real servers: the refusals arrive as error
+    results with their codes and a next step."""
+    env = {"AGENTMAIL_HOME": str(settings.root), "HOME": str(settings.home),
+           "OXTAIL_TMUX_SOCKET": str(tmux_server.socket), "PATH": f"{tmp_path}:/usr/bin:/bin"}
+    me = launch_in_pane(tmux_server, session="me", cwd=project, env=env)
+    other = launch_in_pane(tmux_server, session="other", cwd=project, env=env)
+
+    async def main() -> None:
+        async with me.client() as client, other.client():
+            missing = await client.call_tool("spawn_peer", {"client": "codex", "prompt": "x"})
+            assert error_code(missing) == "client-not-found"
+            assert "doctor" in result_data(missing)["message"]
+            big = await client.call_tool(
+                "spawn_peer", {"client": "codex", "prompt": "y" * (MAX_BODY_BYTES + 1)}
+            )
+            assert error_code(big) == "body-too-large"
+            await anyio.to_thread.run_sync(lambda: _entry_in(Layout(settings.root), "other"))
+            refused = await client.call_tool("stop_peer", {"target": "other"})
+            assert error_code(refused) == "not-your-spawn"
+            itself = await client.call_tool("stop_peer", {"target": "me"})
+            assert error_code(itself) == "stop-self"
+            rows = ok(await client.call_tool("list_project_sessions", {}))["sessions"]
+            agents = [r for r in rows if r["kind"] == "agent"]
+            assert len(agents) == 2 and all(r["parent"] is None for r in agents), agents
+
+    anyio.run(main)

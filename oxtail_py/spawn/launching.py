@@ -14,6 +14,8 @@ The order, which is what lets an ask follow a spawn with no race:
 
 from __future__ import annotations
 
+import os
+import select
 import threading
 import time
 from collections.abc import Iterator
@@ -125,10 +127,14 @@ def wait_for_server(
     with its own words from the pane."""
     ensure_tree(layout.root, layout.sessions_dir)
     what = "its server registered" + (" and knew its session id" if need_session_id else "")
-    with _watching(layout.sessions_dir, layout.spawns_dir) as changed:
+    with _watching(layout.sessions_dir, layout.spawns_dir) as changed, _on_exit(
+        launch.runner, changed
+    ):
         while True:
             changed.clear()  # before looking: a change after the look wakes the wait
             ended = _exit_of(layout, launch)
+            if ended is None and not launch.runner.is_alive():
+                ended = {"status": "unknown (its window was closed)"}
             if ended is not None:
                 raise SpawnError(
                     f"{launch.record.client} exited with status {ended.get('status')} before "
@@ -142,6 +148,34 @@ def wait_for_server(
             if remaining <= 0:
                 raise SpawnError(_timeout_text(launch, what, entry), code="spawn-timeout")
             changed.wait(remaining)
+
+
+@contextmanager
+def _on_exit(process: ProcessIdentity, changed: threading.Event) -> Iterator[None]:
+    """Set `changed` when `process` exits (a pidfd turns readable: the kernel tells us, no
+    polling); e.g. the person closed the window while the client was starting."""
+    try:
+        fd = os.pidfd_open(process.pid)
+    except OSError:
+        changed.set()  # already gone: the caller's look finds out
+        yield
+        return
+    stop_r, stop_w = os.pipe()
+
+    def wait() -> None:
+        ready, _, _ = select.select([fd, stop_r], [], [])
+        if fd in ready:
+            changed.set()
+
+    waiter = threading.Thread(target=wait, name="oxtail-spawn-exit", daemon=True)
+    waiter.start()
+    try:
+        yield
+    finally:
+        os.write(stop_w, b"x")
+        waiter.join()
+        for end in (fd, stop_r, stop_w):
+            os.close(end)
 
 
 def find_server(layout: Layout, launch: Launch) -> SessionEntry | None:

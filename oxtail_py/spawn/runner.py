@@ -39,18 +39,19 @@ def main(argv: list[str]) -> int:
         return 2
     env_file = Path(argv[1])
     exit_file = env_file.with_name(env_file.name.replace(".env.json", ".exit.json"))
-    try:
-        spec = load_json(env_file)
-    finally:
-        env_file.unlink(missing_ok=True)
-    client_argv = spec["argv"]
-    # The pane's own terminal facts come from tmux (this process); the rest is the user's.
-    env = {**spec["env"], **{k: os.environ[k] for k in _FROM_PANE if k in os.environ}}
     started = time.monotonic()
     try:
+        try:
+            spec = load_json(env_file)
+        finally:
+            env_file.unlink(missing_ok=True)
+        client_argv = [str(a) for a in spec["argv"]]
+        # The pane's own terminal facts come from tmux (this process); the rest is the user's.
+        env = {str(k): str(v) for k, v in spec["env"].items()}
+        env.update({k: os.environ[k] for k in _FROM_PANE if k in os.environ})
         child = subprocess.Popen(client_argv, env=env)
-    except OSError as exc:
-        print(f"oxtail spawn: cannot start {client_argv[0]}: {exc}", file=sys.stderr)
+    except Exception as exc:  # whatever it is, the spawner must hear of it, not time out
+        print(f"oxtail spawn: cannot start the client: {exc}", file=sys.stderr)
         _report(exit_file, 127, str(exc))
         time.sleep(_LINGER_S)
         return 127

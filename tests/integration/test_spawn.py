@@ -11,11 +11,14 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
 import anyio
+import psutil
 import pytest
 
 from oxtail_py import tmux
@@ -152,8 +155,6 @@ def test_depth_comes_from_the_ancestors_environment_and_a_descendant_cannot_lowe
 
 
 def _child_of(pid: int) -> int | None:
-    import psutil
-
     children = psutil.Process(pid).children()
     return children[0].pid if children else None
 
@@ -289,3 +290,32 @@ def test_the_tools_map_refusals_to_stable_codes(
             assert len(agents) == 2 and all(r["parent"] is None for r in agents), agents
 
     anyio.run(main)
+
+
+def test_a_window_closed_during_start_ends_the_wait_at_once(
+    settings: Settings, project: Path, tmux_server: PrivateTmux, with_claude: str
+) -> None:
+    """The person closes the helper's window before its server registers: the spawn learns
+    it from the runner's exit (a pidfd), not from its 90 s timeout."""
+    tmux_server.new_session("keep", project, "sleep 60")
+    outcome: list[BaseException] = []
+
+    def spawn() -> None:
+        try:
+            Spawner(Layout(settings.root), settings).spawn(
+                caller(project, path=with_claude), "claude", "hi", name="closing"
+            )
+        except BaseException as exc:
+            outcome.append(exc)
+
+    worker = threading.Thread(target=spawn)
+    worker.start()
+    wait_until(lambda: "closing" in tmux_server.run("list-windows", "-a", "-F",
+                                                    "#{window_name}"), what="the window")
+    closed_at = time.monotonic()
+    tmux_server.run("kill-window", "-t", "closing")
+    worker.join(timeout=30)
+    assert not worker.is_alive()
+    assert time.monotonic() - closed_at < 10
+    assert isinstance(outcome[0], OxtailError), outcome
+    assert outcome[0].code == "spawn-client-exited" and "window was closed" in str(outcome[0])

@@ -50,6 +50,7 @@ from oxtail_py.spawn.lineage import (
     own_spawn,
     runs_under,
 )
+from oxtail_py.spawn.preflight import codex_daemon_problem, find_client
 from oxtail_py.spawn.records import (
     CLIENTS,
     ParentRef,
@@ -146,14 +147,9 @@ class Spawner:
                 "tmux is not installed (not on PATH): spawned agents run in tmux windows. "
                 "Install tmux, then spawn again"
             )
-        exe = shutil.which(client, path=caller.env.get("PATH") or os.defpath)
-        if exe is None:
-            raise SpawnRefused(
-                f"the {client} binary is not on PATH ({caller.env.get('PATH', '')}): install "
-                f"{'Claude Code' if client == 'claude' else 'the Codex CLI'}; `oxtail-py "
-                "doctor` (or `oxtail-py setup`) shows which clients it finds",
-                code="client-not-found",
-            )
+        exe = find_client(client, caller.env)
+        if client == "codex" and (problem := codex_daemon_problem(caller.env)):
+            raise SpawnRefused(problem, code="codex-daemon")
         depth = depth_of(caller.pid) + 1
         if depth > self.settings.spawn_max_depth:
             raise SpawnRefused(

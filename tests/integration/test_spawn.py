@@ -29,6 +29,7 @@ from oxtail_py.procs import identity_of, self_identity
 from oxtail_py.registry import Registry, SessionEntry
 from oxtail_py.settings import Settings
 from oxtail_py.spawn.lineage import SPAWN_DEPTH_VAR, SPAWN_ID_VAR, depth_of, marks_above
+from oxtail_py.spawn.preflight import codex_daemon_problem
 from oxtail_py.spawn.records import ParentRef, SpawnRecord, live_records, new_spawn_id, write_record
 from oxtail_py.spawn.spawner import Caller, Spawner
 from tests.integration.harness import (
@@ -319,3 +320,26 @@ def test_a_window_closed_during_start_ends_the_wait_at_once(
     assert time.monotonic() - closed_at < 10
     assert isinstance(outcome[0], OxtailError), outcome
     assert outcome[0].code == "spawn-client-exited" and "window was closed" in str(outcome[0])
+
+
+def test_codex_with_its_shared_daemon_is_refused_up_front_with_the_fix(
+    settings: Settings, project: Path, tmp_path: Path
+) -> None:
+    path = fake_client(tmp_path / "codex-bin", "codex", "exec sleep 60")
+    home = tmp_path / "user"
+    who = replace(caller(project, path=path), env={"PATH": path, "HOME": str(home)})
+    spawner = Spawner(Layout(settings.root), settings)
+    err = refusal(spawner, who, "codex")  # no config: Codex's default starts the daemon
+    assert err.code == "codex-daemon" and "daemon_auto_start = false" in str(err)
+    (home / ".codex").mkdir(parents=True)
+    (home / ".codex" / "config.toml").write_text("[features]\ndaemon_auto_start = true\n")
+    assert refusal(spawner, who, "codex").code == "codex-daemon"
+    os.mkfifo(home / "fifo.toml")  # a FIFO where the config belongs: refused, no hang
+    (home / ".codex" / "config.toml").unlink()
+    (home / ".codex" / "config.toml").symlink_to(home / "fifo.toml")
+    assert refusal(spawner, who, "codex").code == "codex-daemon"
+    (home / ".codex" / "config.toml").unlink()
+    dotfiles = home / "dotfiles.toml"  # a dotfile manager's symlink is followed
+    dotfiles.write_text("model = 'x'\n[features]\ndaemon_auto_start = false\n")
+    (home / ".codex" / "config.toml").symlink_to(dotfiles)
+    assert codex_daemon_problem(who.env) == ""

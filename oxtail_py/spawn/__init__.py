@@ -5,6 +5,7 @@ project, in tmux, and works with it through the same mail, wake and identity.
   lineage.py   proving lineage from the kernel's record of each process's environment
   runner.py    the process tmux starts: runs the client, reports how it ended
   launching.py tmux window/session, waiting for the new server, handing the first prompt
+  preflight.py the client binary, and Codex without its shared daemon
   spawner.py   Spawner: checks and limits, spawn, stop
 
 This package imports nothing at import time: runner.py must start light.

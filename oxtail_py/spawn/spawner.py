@@ -35,8 +35,6 @@ from oxtail_py.procs import (
     ProcessIdentity,
     identity_of,
     parent_pid,
-    process_snapshot,
-    proven_pane,
 )
 from oxtail_py.registry import validate_purpose
 from oxtail_py.scope import resolve_project_root
@@ -320,7 +318,7 @@ def _client_below(server_pid: int, runner: ProcessIdentity) -> int | None:
     current: int | None = server_pid
     while current is not None and current > 1:
         parent = parent_pid(current)
-        if parent == runner.pid and runs_under(current, runner):
+        if parent == runner.pid and runs_under(parent, runner):  # pid + start time
             return current
         current = parent
     return None
@@ -350,6 +348,5 @@ def _terminate(pid: int) -> bool:
 
 
 def _pane_of(runner: ProcessIdentity) -> str | None:
-    with process_snapshot():
-        panes = {p.pane_pid: p.pane_id for p in tmux.list_panes()}
-        return proven_pane(runner.pid, panes) if runner.pid in panes else None
+    """The pane whose own process is the runner (tmux started it there)."""
+    return next((p.pane_id for p in tmux.list_panes() if p.pane_pid == runner.pid), None)

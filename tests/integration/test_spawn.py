@@ -8,6 +8,7 @@ fails at start, reported in its own words.
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -30,7 +31,14 @@ from oxtail_py.registry import Registry, SessionEntry
 from oxtail_py.settings import Settings
 from oxtail_py.spawn.lineage import SPAWN_DEPTH_VAR, SPAWN_ID_VAR, depth_of, marks_above
 from oxtail_py.spawn.preflight import codex_daemon_problem
-from oxtail_py.spawn.records import ParentRef, SpawnRecord, live_records, new_spawn_id, write_record
+from oxtail_py.spawn.records import (
+    ParentRef,
+    SpawnRecord,
+    live_records,
+    new_spawn_id,
+    read_record,
+    write_record,
+)
 from oxtail_py.spawn.spawner import Caller, Spawner
 from tests.integration.harness import (
     PrivateTmux,
@@ -343,3 +351,21 @@ def test_codex_with_its_shared_daemon_is_refused_up_front_with_the_fix(
     dotfiles.write_text("model = 'x'\n[features]\ndaemon_auto_start = false\n")
     (home / ".codex" / "config.toml").symlink_to(dotfiles)
     assert codex_daemon_problem(who.env) == ""
+
+
+def test_hostile_spawn_records_are_not_used(settings: Settings, project: Path) -> None:
+    layout = Layout(settings.root)
+    good = _record(project, "good", 1, "1.00")
+    write_record(layout, good)
+    path = layout.spawn_record(good.spawn_id)
+    for hostile in (b"[]", b'{"parent": 1}', b"1e400", b"{" * 100_000,
+                    json.dumps({**good.to_dict(), "depth": 10**100}).encode(),
+                    json.dumps({**good.to_dict(), "client": "sh"}).encode()):
+        path.unlink()
+        path.write_bytes(hostile)
+        assert read_record(layout, good.spawn_id) is None, hostile[:40]
+    path.unlink()
+    os.mkfifo(path)  # a FIFO where a record belongs: refused without blocking
+    assert read_record(layout, good.spawn_id) is None
+    assert live_records(layout, project) == []
+    assert read_record(layout, "../../x") is None

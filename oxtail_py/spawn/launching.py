@@ -8,13 +8,15 @@ The order, which is what lets an ask follow a spawn with no race:
 3. the first prompt is pasted into the pane the live tree proves hosts that server, once
    its input line is drawn and empty, and proven submitted (its transcript or prompt
    history shows it), so a later wake line cannot land in the same composer;
-4. (Codex) the thread id arrives with the client's first tool call: the spawner waits
-   for it until its deadline and reports it, or reports that it is not known yet.
+4. (Codex) its server would learn the thread id only at its first tool call: the spawner
+   reads it from the rollout file the TUI below its runner holds open (the kernel's fd
+   table) and hands it to the server as a claim, which the server checks again.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import select
 import threading
 import time
@@ -24,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+import psutil
 from watchdog.events import FileSystemEvent, FileSystemEventHandler
 from watchdog.observers import Observer
 
@@ -48,6 +51,10 @@ from oxtail_py.wake.screen import composer_text, holds_line
 _SCREEN_POLL_S: Final = 0.1
 _PROOF_S: Final = 8.0
 _PANE_TEXT_LINES: Final = 40
+_ROLLOUT_WAIT_S: Final = 5.0
+_ROLLOUT: Final = re.compile(
+    r"rollout-[0-9T:-]+-([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})\.jsonl"
+)
 
 
 class SpawnError(OxtailError):
@@ -176,6 +183,39 @@ def _on_exit(process: ProcessIdentity, changed: threading.Event) -> Iterator[Non
         waiter.join()
         for end in (fd, stop_r, stop_w):
             os.close(end)
+
+
+def codex_thread(launch: Launch, deadline: float) -> str | None:
+    """The thread id of the Codex TUI below `launch`'s runner, from the rollout file it
+    holds open (the kernel's fd table: what the process writes, not what anyone says).
+    Codex opens its rollout at the thread's first prompt, which has just been proven
+    submitted; the fd table has no file event, so it is read a few times, bounded."""
+    until = min(deadline, time.monotonic() + _ROLLOUT_WAIT_S)
+    while True:
+        found = _open_rollouts(launch.runner)
+        if len(found) == 1:
+            return found.pop()
+        if len(found) > 1 or time.monotonic() >= until:
+            return None
+        time.sleep(_SCREEN_POLL_S)
+
+
+def _open_rollouts(runner: ProcessIdentity) -> set[str]:
+    try:
+        below = psutil.Process(runner.pid).children(recursive=True)
+    except psutil.Error:
+        return set()
+    found: set[str] = set()
+    for proc in below:
+        try:
+            files = proc.open_files()
+        except psutil.Error:
+            continue
+        for file in files:
+            match = _ROLLOUT.fullmatch(os.path.basename(file.path))
+            if match and os.sep + "sessions" + os.sep in file.path:
+                found.add(match.group(1))
+    return found
 
 
 def find_server(layout: Layout, launch: Launch) -> SessionEntry | None:

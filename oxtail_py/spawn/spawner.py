@@ -28,6 +28,7 @@ from typing import Final
 from oxtail_py import tmux
 from oxtail_py.discovery import Row, TargetError, list_project, resolve
 from oxtail_py.errors import OxtailError
+from oxtail_py.identity import write_claim
 from oxtail_py.layout import Layout
 from oxtail_py.mailbox import Mailbox
 from oxtail_py.messages import Message, validate_body
@@ -36,7 +37,7 @@ from oxtail_py.procs import (
     identity_of,
     parent_pid,
 )
-from oxtail_py.registry import validate_purpose
+from oxtail_py.registry import SessionEntry, validate_purpose
 from oxtail_py.scope import resolve_project_root
 from oxtail_py.settings import Settings
 from oxtail_py.spawn import launching
@@ -190,13 +191,7 @@ class Spawner:
             )
             note = ""
             if entry.client.session_id is None and prompt:
-                try:  # Codex learns its thread id at its first tool call
-                    entry = launching.wait_for_server(
-                        self.layout, launch, deadline, need_session_id=True
-                    )
-                except launching.SpawnError:
-                    note = ("its session id is not known yet (Codex learns it at its first "
-                            "tool call); until then address it by name")
+                entry, note = self._learn_codex_thread(launch, entry, deadline)
         except BaseException:
             self._end_launch(launch)
             raise
@@ -208,6 +203,27 @@ class Spawner:
             prompt_confirmed=confirmed, registered_ms=registered_ms,
             elapsed_ms=int((time.monotonic() - started) * 1000), note=note,
         )  # fmt: skip
+
+    def _learn_codex_thread(
+        self, launch: launching.Launch, entry: SessionEntry, deadline: float
+    ) -> tuple[SessionEntry, str]:
+        """A Codex server learns its thread id only at its first tool call. The thread is
+        proven now from the rollout its TUI (below our runner) holds open, and handed to
+        the server as a claim, which it checks again (its transcript is in this project,
+        no other live server holds it) before adopting it."""
+        thread = launching.codex_thread(launch, deadline)
+        if thread is not None:
+            try:
+                write_claim(self.layout, entry.server_pid, thread)
+            except OxtailError as exc:
+                return entry, f"its thread {thread} could not be handed to its server: {exc}"
+        try:
+            return launching.wait_for_server(
+                self.layout, launch, deadline, need_session_id=True
+            ), ""
+        except launching.SpawnError:
+            return entry, ("its session id is not known yet (Codex learns it at its first "
+                           "tool call); until then address it by name")
 
     def _free_name(self, name: str | None, client: str, root: Path, caller: Caller) -> str:
         if not name:

@@ -168,6 +168,14 @@ def helper_script(request: ModelRequest) -> Reply:
     return Text("ok")
 
 
+def quiet_helper(request: ModelRequest) -> Reply:
+    """helper_script, but its first turn calls no tool (a Codex server then has no
+    `_meta.threadId` to learn its thread from)."""
+    if "HELPER-TASK" in (request.last_user_text() or "") and not request.ends_with_tool_result():
+        return Text("ready")
+    return helper_script(request)
+
+
 def test_claude_spawns_codex_asks_it_and_gets_the_correlated_reply(scenario: Scenario) -> None:
     outcome: dict[str, Any] = {}
 
@@ -190,7 +198,7 @@ def test_claude_spawns_codex_asks_it_and_gets_the_correlated_reply(scenario: Sce
         return Text("ok")
 
     claude = user_claude(scenario, parent, env={CODEX_KEY_VAR: "scripted-model-key"})
-    codex = codex_in_same_home(scenario, claude, helper_script)
+    codex = codex_in_same_home(scenario, claude, quiet_helper)
     claude.start_tui()
     claude.prompt("please spawn a codex helper", timeout=200)
     spawned = json.loads(outcome["spawn"])
@@ -203,6 +211,8 @@ def test_claude_spawns_codex_asks_it_and_gets_the_correlated_reply(scenario: Sce
     assert asked["status"] == "answered", asked
     assert asked["reply"]["body"] == f"42 for {asked['request_id']}"
     assert asked["target_session_id"] == spawned["session_id"]
+    # Known without a tool call: proven from the rollout its TUI holds open.
+    assert spawned["session_id"] == codex.thread_ids()[-1]
     # The order: the first prompt was the helper's first turn, complete before spawn_peer
     # returned; the ask's wake line came as a later turn of its own, not into that one.
     prompts = [r.last_user_text() or "" for r in codex.model.turns

@@ -190,6 +190,9 @@ def test_claude_spawns_codex_asks_it_and_gets_the_correlated_reply(scenario: Sce
                 return ToolCall.mcp("oxtail", "ask_peer", args)
             if name.endswith("ask_peer"):
                 outcome["ask"] = output
+                return ToolCall.mcp("oxtail", "stop_peer", {"target": "helper1"})
+            if name.endswith("stop_peer"):
+                outcome["stop"] = output
             return Text("parent done")
         if "please spawn" in (request.last_user_text() or ""):
             args = {"client": "codex", "prompt": "HELPER-TASK get ready", "name": "helper1",
@@ -211,6 +214,9 @@ def test_claude_spawns_codex_asks_it_and_gets_the_correlated_reply(scenario: Sce
     assert asked["status"] == "answered", asked
     assert asked["reply"]["body"] == f"42 for {asked['request_id']}"
     assert asked["target_session_id"] == spawned["session_id"]
+    stopped = json.loads(outcome["stop"])
+    assert stopped["ended"] is True and stopped["session_id"] == spawned["session_id"], stopped
+    assert "helper1" not in scenario.tmux.run("list-windows", "-a", "-F", "#{window_name}")
     # Known without a tool call: proven from the rollout its TUI holds open.
     assert spawned["session_id"] == codex.thread_ids()[-1]
     # The order: the first prompt was the helper's first turn, complete before spawn_peer

@@ -248,9 +248,13 @@ def hand_over(layout: Layout, launch: Launch, entry: SessionEntry, prompt: str,
             )
         time.sleep(_SCREEN_POLL_S)
     text = neutralize(prompt)  # a pasted ESC could end the bracketed paste early
-    proof = Proof(layout, peer, _needle(text))
-    proof.arm()
+    needle = _needle(text)
+    proof = Proof(layout, peer, needle) if needle else None
+    if proof is not None:
+        proof.arm()
     tmux.paste_and_enter(pane, text)
+    if proof is None:  # nothing to look for in its files: the composer must empty
+        return _left_composer(pane, text)
     if proof.wait(_PROOF_S, Watch()):
         return True
     typed = composer_text(tmux.capture_screen(pane, styles=True)) or ""
@@ -265,10 +269,27 @@ def hand_over(layout: Layout, launch: Launch, entry: SessionEntry, prompt: str,
     return False
 
 
-def _needle(text: str) -> str:
-    """A piece of the prompt its transcript/history holds verbatim (JSON-escaped ASCII)."""
-    first = (text.splitlines() or [""])[0]
-    return first[:60] if first.isascii() else "".join(c for c in first if c.isascii())[:20]
+def _needle(text: str) -> str | None:
+    """A piece of the prompt its transcript/history holds byte for byte: its first line when
+    it is plain ASCII, else its first run of 8+ plain ASCII characters (the proof compares
+    JSON-escaped text; the clients write other characters unescaped). None: no such run."""
+    first = (text.splitlines() or [""])[0].strip()
+    if first and re.fullmatch(r"[ -~]+", first):
+        return first[:60]
+    runs = [r for r in re.findall(r"[ -~]{8,}", first) if r.strip()]
+    return runs[0][:60] if runs else None
+
+
+def _left_composer(pane: str, text: str) -> bool:
+    """False once the composer no longer holds the text (submitted, unproven); raises
+    when it still does after the proof window."""
+    until = time.monotonic() + _PROOF_S
+    while time.monotonic() < until:
+        if composer_text(tmux.capture_screen(pane, styles=True)) == "":
+            return False
+        time.sleep(_SCREEN_POLL_S)
+    raise SpawnError(f"the first prompt sits unsent in the composer of pane {pane}",
+                     code="spawn-prompt-unsent")
 
 
 def _row_of(layout: Layout, launch: Launch, entry: SessionEntry) -> Row:

@@ -231,8 +231,9 @@ def test_cli_outside_tmux_spawns_claude_in_a_detached_session_listed_with_its_pa
     scenario: Scenario,
 ) -> None:
     claude = user_claude(scenario, helper_script)
+    prompt = "HELPER-TASK hello\nsecond line \u2014 \u00fcber\n\x1b[201~ not a paste end"
     done = run_cli(scenario, claude, "spawn", "claude", "--name", "helper", "--role", "tester",
-                   "--prompt", "HELPER-TASK hello")
+                   "--prompt", prompt)
     assert done.returncode == 0, done.stderr + done.stdout
     print(done.stdout)
     project_session = claude.project.name
@@ -247,7 +248,11 @@ def test_cli_outside_tmux_spawns_claude_in_a_detached_session_listed_with_its_pa
     assert helper["tmux_session"] == project_session, helper
     # Its model got the prompt as its first turn, proven submitted before spawn returned.
     assert "first prompt: submitted" in done.stdout, done.stdout
-    assert any("HELPER-TASK hello" in first_user_text(r) for r in claude.model.turns)
+    first = next(first_user_text(r) for r in claude.model.turns
+                 if "HELPER-TASK hello" in first_user_text(r))
+    # All of it, multi-line and non-ASCII, in one turn; the ESC arrived neutralised.
+    assert "second line \u2014 \u00fcber" in first and "\x1b" not in first, first
+    assert "[201~ not a paste end" in first, first
     stopped = run_cli(scenario, claude, "stop", "helper")
     assert stopped.returncode == 0, stopped.stderr
     assert "ended" in stopped.stdout, stopped.stdout

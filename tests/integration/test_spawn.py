@@ -369,3 +369,41 @@ def test_hostile_spawn_records_are_not_used(settings: Settings, project: Path) -
     assert read_record(layout, good.spawn_id) is None
     assert live_records(layout, project) == []
     assert read_record(layout, "../../x") is None
+
+
+def test_a_spawned_server_records_its_parent_only_when_its_environment_proves_it(
+    settings: Settings, project: Path, tmux_server: PrivateTmux
+) -> None:
+    """A server whose process was exec'd with a spawn id names that spawn's parent in its
+    entry (list_project_sessions shows it); a record whose depth disagrees with the
+    environment, or an id no record has, gives no parent."""
+    layout = Layout(settings.root)
+    proven = _record(project, "kid", 1, "1.00")
+    proven.parent = ParentRef("agent", "a" * 8, "mother")
+    proven.role = "reviewer"
+    write_record(layout, proven)
+    lying = replace(_record(project, "liar", 1, "1.00"), depth=2)
+    write_record(layout, lying)
+    base = {"AGENTMAIL_HOME": str(settings.root), "HOME": str(settings.home),
+            "OXTAIL_TMUX_SOCKET": str(tmux_server.socket)}
+    servers = [
+        launch_in_pane(tmux_server, session=name, cwd=project,
+                       env={**base, SPAWN_ID_VAR: spawn_id, SPAWN_DEPTH_VAR: "1"})
+        for name, spawn_id in (("kid-s", proven.spawn_id), ("liar-s", lying.spawn_id),
+                               ("orphan-s", new_spawn_id()))
+    ]
+
+    async def main() -> None:
+        async with servers[0].client() as client, servers[1].client(), servers[2].client():
+            def rows() -> dict[str, dict[str, object]] | None:
+                listed = anyio.from_thread.run(client.call_tool, "list_project_sessions", {})
+                agents = {str(r["name"]): r for r in ok(listed)["sessions"]
+                          if r["kind"] == "agent"}
+                return agents if len(agents) == 3 else None
+
+            agents = await anyio.to_thread.run_sync(lambda: wait_until(rows, what="3 agents"))
+            kid = agents["kid"]
+            assert (kid["parent"], kid["spawn_depth"], kid["role"]) == ("mother", 1, "reviewer")
+            assert agents["liar-s"]["parent"] is None and agents["orphan-s"]["parent"] is None
+
+    anyio.run(main)

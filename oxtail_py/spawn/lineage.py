@@ -27,6 +27,7 @@ from oxtail_py.procs import ProcessIdentity, identity_of, is_shared_daemon, pare
 from oxtail_py.registry import ParentInfo
 from oxtail_py.scope import contains
 from oxtail_py.spawn.records import SpawnRecord, read_record
+from oxtail_py.wake.client import check_client
 
 SPAWN_ID_VAR: Final = "OXTAIL_SPAWN_ID"
 SPAWN_DEPTH_VAR: Final = "OXTAIL_SPAWN_DEPTH"
@@ -104,15 +105,17 @@ class ProvenSpawn:
 
 
 def own_spawn(layout: Layout, server_pid: int, cwd: str) -> ProvenSpawn | None:
-    """The spawn the server `server_pid` runs under: the nearest marked ancestor whose
-    record exists, is for this project, and whose depth agrees with the environment."""
+    """The spawn the server `server_pid` is the helper of: the nearest marked ancestor
+    whose record exists, is for this project, agrees on the depth, and names a runner
+    that launched this server's client directly (see `launched_by`)."""
     for mark in marks_above(server_pid):
         record = read_record(layout, mark.spawn_id)
-        if record is None or record.depth != mark.depth:
+        if record is None or record.depth != mark.depth or record.runner is None:
             continue
         if not contains(Path(record.project_root), cwd):
             continue
-        return ProvenSpawn(mark, record)
+        if launched_by(server_pid, record.spawn_id, record.runner):
+            return ProvenSpawn(mark, record)
     return None
 
 
@@ -122,10 +125,19 @@ def runs_under(pid: int, ancestor: ProcessIdentity) -> bool:
 
 
 def launched_by(server_pid: int, spawn_id: str, runner: ProcessIdentity) -> bool:
-    """The server `server_pid` runs below the runner we launched for `spawn_id`, and the
-    process between them was exec'd with that spawn id: the kernel's word on both."""
-    marked = any(m.spawn_id == spawn_id for m in marks_above(server_pid))
-    return marked and runs_under(server_pid, runner)
+    """The server `server_pid` is the one of the client we launched for `spawn_id`: the
+    runner (pid + start time) is above it with only real client processes between them
+    (Claude Code; Codex and its npm launcher), and it runs with that spawn id in its
+    environment. The kernel's word on all of it. A server further down (a `claude -p`
+    the helper's model runs in its shell inherits the spawn id too) has a shell between."""
+    if not any(m.spawn_id == spawn_id for m in marks_above(server_pid)):
+        return False
+    for pid in chain(server_pid):
+        if parent_pid(pid) == runner.pid:
+            return identity_of(runner.pid) == runner
+        if pid != server_pid and check_client(pid).kind is None:
+            return False
+    return False
 
 
 def parent_info(layout: Layout, server_pid: int, cwd: str) -> ParentInfo | None:

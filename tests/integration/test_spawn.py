@@ -8,6 +8,7 @@ fails at start, reported in its own words.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -26,7 +27,7 @@ from oxtail_py import tmux
 from oxtail_py.errors import OxtailError
 from oxtail_py.layout import Layout
 from oxtail_py.messages import MAX_BODY_BYTES
-from oxtail_py.procs import identity_of, self_identity
+from oxtail_py.procs import ProcessIdentity, identity_of, self_identity
 from oxtail_py.registry import Registry, SessionEntry
 from oxtail_py.settings import Settings
 from oxtail_py.spawn.lineage import SPAWN_DEPTH_VAR, SPAWN_ID_VAR, depth_of, marks_above
@@ -374,36 +375,50 @@ def test_hostile_spawn_records_are_not_used(settings: Settings, project: Path) -
 def test_a_spawned_server_records_its_parent_only_when_its_environment_proves_it(
     settings: Settings, project: Path, tmux_server: PrivateTmux
 ) -> None:
-    """A server whose process was exec'd with a spawn id names that spawn's parent in its
-    entry (list_project_sessions shows it); a record whose depth disagrees with the
-    environment, or an id no record has, gives no parent."""
+    """A server exec'd with a spawn id, right below the runner its record names, names that
+    spawn's parent in its entry (list_project_sessions shows it). No parent: a record whose
+    depth disagrees with the environment, an id no record has, or a record naming a runner
+    that is not the one above the server."""
     layout = Layout(settings.root)
-    proven = _record(project, "kid", 1, "1.00")
-    proven.parent = ParentRef("agent", "a" * 8, "mother")
-    proven.role = "reviewer"
-    write_record(layout, proven)
-    lying = replace(_record(project, "liar", 1, "1.00"), depth=2)
-    write_record(layout, lying)
     base = {"AGENTMAIL_HOME": str(settings.root), "HOME": str(settings.home),
             "OXTAIL_TMUX_SOCKET": str(tmux_server.socket)}
-    servers = [
-        launch_in_pane(tmux_server, session=name, cwd=project,
-                       env={**base, SPAWN_ID_VAR: spawn_id, SPAWN_DEPTH_VAR: "1"})
-        for name, spawn_id in (("kid-s", proven.spawn_id), ("liar-s", lying.spawn_id),
-                               ("orphan-s", new_spawn_id()))
-    ]
+    ids = {name: new_spawn_id() for name in ("kid", "liar", "orphan", "elsewhere")}
+    servers = {
+        name: launch_in_pane(tmux_server, session=f"{name}-s", cwd=project,
+                             env={**base, SPAWN_ID_VAR: spawn_id, SPAWN_DEPTH_VAR: "1"})
+        for name, spawn_id in ids.items()
+    }
+    runners = {name: _pane_process(tmux_server, s.pane) for name, s in servers.items()}
+    # Written before the servers start (they wait for a client on their FIFOs).
+    kid = _record(project, "kid", runners["kid"].pid, runners["kid"].start)
+    kid.spawn_id, kid.parent, kid.role = ids["kid"], ParentRef("agent", "a" * 8, "mother"), "rev"
+    liar = replace(kid, spawn_id=ids["liar"], name="liar", depth=2,
+                   runner_pid=runners["liar"].pid, runner_start=runners["liar"].start)
+    elsewhere = replace(kid, spawn_id=ids["elsewhere"], name="elsewhere")  # kid's runner
+    for record in (kid, liar, elsewhere):
+        write_record(layout, record)
 
     async def main() -> None:
-        async with servers[0].client() as client, servers[1].client(), servers[2].client():
+        async with contextlib.AsyncExitStack() as stack:
+            clients = [await stack.enter_async_context(s.client()) for s in servers.values()]
+
             def rows() -> dict[str, dict[str, object]] | None:
-                listed = anyio.from_thread.run(client.call_tool, "list_project_sessions", {})
+                listed = anyio.from_thread.run(clients[0].call_tool, "list_project_sessions", {})
                 agents = {str(r["name"]): r for r in ok(listed)["sessions"]
                           if r["kind"] == "agent"}
-                return agents if len(agents) == 3 else None
+                return agents if len(agents) == 4 else None
 
-            agents = await anyio.to_thread.run_sync(lambda: wait_until(rows, what="3 agents"))
-            kid = agents["kid"]
-            assert (kid["parent"], kid["spawn_depth"], kid["role"]) == ("mother", 1, "reviewer")
-            assert agents["liar-s"]["parent"] is None and agents["orphan-s"]["parent"] is None
+            agents = await anyio.to_thread.run_sync(lambda: wait_until(rows, what="4 agents"))
+            row = agents["kid"]
+            assert (row["parent"], row["spawn_depth"], row["role"]) == ("mother", 1, "rev")
+            for other in ("liar-s", "orphan-s", "elsewhere-s"):
+                assert agents[other]["parent"] is None, agents[other]
 
     anyio.run(main)
+
+
+def _pane_process(server: PrivateTmux, pane: str) -> ProcessIdentity:
+    pid = int(server.run("display-message", "-p", "-t", pane, "#{pane_pid}"))
+    found = identity_of(pid)
+    assert found is not None
+    return found

@@ -18,6 +18,7 @@
       spawns/<spawn id>.json                         who spawned which helper, where
       spawns/<spawn id>.env.json                     its environment, until its runner reads it
       spawns/<spawn id>.exit.json                    the helper's client exited: its status
+      spawns/lock/owner.<pid>-<start>                one spawn at a time decides cap and name
 
 A mailbox key is a client session id, or `pid-<pid>-<start>` for a server that
 does not know its session yet.
@@ -201,6 +202,11 @@ class Layout:
     @property
     def spawns_dir(self) -> Path:
         return self.root / SPAWNS
+
+    @property
+    def spawn_lock(self) -> Path:
+        """Held while a spawn checks the cap and names and reserves its record."""
+        return self.spawns_dir / "lock"
 
     def spawn_record(self, spawn_id: str) -> Path:
         return self.spawns_dir / f"{_spawn_id(spawn_id)}.json"

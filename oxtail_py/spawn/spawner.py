@@ -28,8 +28,10 @@ from typing import Final
 from oxtail_py import tmux
 from oxtail_py.discovery import Row, TargetError, list_project, resolve
 from oxtail_py.errors import OxtailError
+from oxtail_py.fsio import ensure_tree
 from oxtail_py.identity import write_claim
 from oxtail_py.layout import Layout
+from oxtail_py.locks import DirLock
 from oxtail_py.mailbox import Mailbox
 from oxtail_py.messages import Message, validate_body
 from oxtail_py.procs import (
@@ -57,6 +59,7 @@ from oxtail_py.spawn.records import (
     live_records,
     new_spawn_id,
     remove_record,
+    write_record,
 )
 
 _STOP_WAIT_S: Final = 5.0
@@ -157,21 +160,27 @@ class Spawner:
                 "a spawned helper: do the work yourself, or ask your parent to spawn",
                 code="spawn-depth-limit",
             )
-        live = live_records(self.layout, root)
-        if len(live) >= self.settings.spawn_max_live:
-            raise SpawnRefused(
-                f"{len(live)} spawned agents already run in {root}; the cap is "
-                f"{self.settings.spawn_max_live} (OXTAIL_SPAWN_MAX_LIVE). stop_peer one you "
-                "spawned, or work with those already here (list_project_sessions)",
-                code="spawn-limit",
-            )
-        name = self._free_name(name, client, root, caller)
-        session, detached = self._where(caller, root)
-        record = SpawnRecord(
-            spawn_id=new_spawn_id(), client=client, name=name, role=role,
-            project_root=str(root), cwd=cwd, depth=depth,
-            parent=ParentRef(caller.by, caller.session_id, caller.name),
-        )  # fmt: skip
+        ensure_tree(self.layout.root, self.layout.spawns_dir)
+        # One spawn at a time (across processes) counts the live ones, picks the name and
+        # reserves it with its record: two parallel spawns never share a name or pass the
+        # cap together.
+        with DirLock(self.layout.spawn_lock):
+            live = live_records(self.layout, root)
+            if len(live) >= self.settings.spawn_max_live:
+                raise SpawnRefused(
+                    f"{len(live)} spawned agents already run in {root}; the cap is "
+                    f"{self.settings.spawn_max_live} (OXTAIL_SPAWN_MAX_LIVE). stop_peer one "
+                    "you spawned, or work with those already here (list_project_sessions)",
+                    code="spawn-limit",
+                )
+            name = self._free_name(name, client, root, caller, {r.name for r in live})
+            session, detached = self._where(caller, root)
+            record = SpawnRecord(
+                spawn_id=new_spawn_id(), client=client, name=name, role=role,
+                project_root=str(root), cwd=cwd, depth=depth,
+                parent=ParentRef(caller.by, caller.session_id, caller.name),
+            )  # fmt: skip
+            write_record(self.layout, record)
         env = {k: v for k, v in caller.env.items() if k not in _DROPPED_ENV}
         env.update({SPAWN_ID_VAR: record.spawn_id, SPAWN_DEPTH_VAR: str(depth)})
         deadline = started + self.settings.spawn_timeout_ms / 1000
@@ -225,7 +234,9 @@ class Spawner:
             return entry, ("its session id is not known yet (Codex learns it at its first "
                            "tool call); until then address it by name")
 
-    def _free_name(self, name: str | None, client: str, root: Path, caller: Caller) -> str:
+    def _free_name(
+        self, name: str | None, client: str, root: Path, caller: Caller, reserved: set[str]
+    ) -> str:
         if not name:
             name = f"{client}-{secrets.token_hex(2)}"
         if not tmux.WINDOW_NAME_RE.fullmatch(name):
@@ -235,6 +246,7 @@ class Spawner:
             )  # fmt: skip
         listing = list_project(self.layout, root, False, _me(caller), count_unread=False)
         taken = {r.name for r in listing.rows} | {r.tmux_session or "" for r in listing.rows}
+        taken |= reserved  # helpers being launched right now
         if caller.tmux_session:
             with contextlib.suppress(tmux.TmuxError):
                 taken |= set(tmux.window_names(caller.tmux_session))

@@ -422,3 +422,32 @@ def _pane_process(server: PrivateTmux, pane: str) -> ProcessIdentity:
     found = identity_of(pid)
     assert found is not None
     return found
+
+
+def test_two_parallel_spawns_never_share_a_name_and_a_timeout_leaves_nothing(
+    settings: Settings, project: Path, tmux_server: PrivateTmux, with_claude: str
+) -> None:
+    """The cap and the name are decided under the spawn lock, one spawn at a time. The
+    fake client never starts a server, so the spawn that gets the name times out and
+    closes its window and record."""
+    tmux_server.new_session("keep", project, "sleep 60")
+    quick = replace(settings, spawn_timeout_ms=1500)
+    outcomes: list[str] = []
+
+    def spawn() -> None:
+        try:
+            Spawner(Layout(quick.root), quick).spawn(
+                caller(project, path=with_claude), "claude", "hi", name="twin"
+            )
+            outcomes.append("spawned")
+        except OxtailError as exc:
+            outcomes.append(exc.code)
+
+    workers = [threading.Thread(target=spawn) for _ in range(2)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(timeout=30)
+    assert sorted(outcomes) == ["name-taken", "spawn-timeout"], outcomes
+    assert "twin" not in tmux_server.run("list-windows", "-a", "-F", "#{window_name}")
+    assert not list((quick.root / "spawns").glob("*.json"))

@@ -13,6 +13,7 @@ import contextlib
 import json
 import os
 import re
+import shlex
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -327,3 +328,21 @@ def test_stop_peer_ends_only_a_spawned_peer(scenario: Scenario) -> None:
         kid["server_pid"]).status() == psutil.STATUS_ZOMBIE
     assert bystander_client.is_running() and not bystander.pane.is_dead(), "bystander touched"
     assert any("oxtail_py" in " ".join(c.cmdline()) for c in bystander_client.children())
+
+
+def test_cli_inside_tmux_opens_a_window_in_the_persons_own_session(scenario: Scenario) -> None:
+    claude = user_claude(scenario, helper_script)
+    out = claude.root / "cli.out"
+    env = {**claude.env, "PYTHONPATH": str(REPO)}
+    command = [sys.executable, "-m", "oxtail_py", "spawn", "claude", "--name", "win",
+               "--prompt", "HELPER-TASK in a window"]
+    shell = f"{' '.join(map(shlex.quote, command))} > {shlex.quote(str(out))} 2>&1; sleep 600"
+    pane = scenario.tmux.new_pane(["sh", "-c", shell], cwd=claude.project, env=env,
+                                  name="persons-session")
+    wait_until(lambda: "spawned" in (out.read_text() if out.exists() else "") or None,
+               timeout=120, what="the CLI to finish", describe=lambda: out.read_text())
+    text = out.read_text()
+    assert "tmux session persons-session" in text and "attach" not in text, text
+    windows = scenario.tmux.run("list-windows", "-t", pane.session, "-F", "#{window_name}")
+    assert "win" in windows.split(), windows
+    assert "first prompt: submitted" in text, text

@@ -230,7 +230,9 @@ class Spawner:
             return launching.wait_for_server(
                 self.layout, launch, deadline, need_session_id=True
             ), ""
-        except launching.SpawnError:
+        except launching.SpawnError as exc:
+            if exc.code != "spawn-timeout":  # it exited: that is a failed spawn
+                raise
             return entry, ("its session id is not known yet (Codex learns it at its first "
                            "tool call); until then address it by name")
 

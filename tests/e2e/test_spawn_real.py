@@ -212,6 +212,7 @@ def test_claude_spawns_codex_asks_it_and_gets_the_correlated_reply(scenario: Sce
     assert spawned["name"] == "helper1" and spawned["client"] == "codex", spawned
     assert spawned["session_id"] and spawned["prompt_confirmed"] is True, spawned
     assert spawned["depth"] == 1 and spawned["detached"] is False, spawned
+    assert claude.pane is not None and spawned["tmux_session"] == claude.pane.session, spawned
     assert asked["status"] == "answered", asked
     assert asked["reply"]["body"] == f"42 for {asked['request_id']}"
     assert asked["target_session_id"] == spawned["session_id"]

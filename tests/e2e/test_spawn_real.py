@@ -17,6 +17,7 @@ import shlex
 import subprocess
 import sys
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from mcp.client import Client
 from mcp.client.stdio import StdioServerParameters, stdio_client
 
 from .harness import (
+    AnthropicModel,
     ClaudeAgent,
     CodexAgent,
     ModelRequest,
@@ -347,3 +349,50 @@ def test_cli_inside_tmux_opens_a_window_in_the_persons_own_session(scenario: Sce
     windows = scenario.tmux.run("list-windows", "-t", pane.session, "-F", "#{window_name}")
     assert "win" in windows.split(), windows
     assert "first prompt: submitted" in text, text
+
+
+def test_codex_spawns_claude_with_its_own_environment(scenario: Scenario) -> None:
+    """A Codex parent (no daemon): its server's environment is filtered by Codex, so the
+    helper gets the Codex client's own environment (the kernel's copy), which holds what
+    Claude needs."""
+    outcome: dict[str, Any] = {}
+
+    def parent(request: ModelRequest) -> Reply:
+        if request.ends_with_tool_result():
+            name, output, _ = last_result(request)
+            if name.endswith("spawn_peer"):
+                outcome["spawn"] = output
+            return Text("parent done")
+        if "please spawn" in (request.last_user_text() or ""):
+            args = {"client": "claude", "prompt": "HELPER-TASK from codex", "name": "kid"}
+            return ToolCall.mcp("oxtail", "spawn_peer", args)
+        return Text("ok")
+
+    root = scenario.root / "machine"
+    claude_model = AnthropicModel(helper_script)
+    scenario.models.append(claude_model)
+    helper_side = ClaudeAgent(
+        clients=scenario.clients, root=root, model=claude_model,
+        agentmail_home=scenario.agentmail_home, project=scenario.project(), mcp=None,
+        allow=["Bash", "mcp__oxtail"],
+    )  # fmt: skip
+    scenario.agents.append(helper_side)
+    wire_claude(helper_side, scenario)
+    codex_model = ResponsesModel(parent)
+    scenario.models.append(codex_model)
+    server = oxtail_server(scenario.agentmail_home)
+    codex = CodexAgent(
+        clients=scenario.clients, root=root, model=codex_model,
+        agentmail_home=scenario.agentmail_home, project=helper_side.project, tmux=scenario.tmux,
+        mcp=replace(server, env={**server.env, "OXTAIL_TMUX_SOCKET": str(scenario.tmux.socket)}),
+        env=helper_side.client_env(),
+    )  # fmt: skip
+    scenario.agents.append(codex)
+    codex.start_tui()
+    codex.prompt("please spawn a claude helper", timeout=200)
+    raw = outcome["spawn"]  # Codex shows a tool's output after "Wall time ... Output:"
+    spawned = json.loads(raw[raw.index("{"):])
+    stats("codex-spawns-claude", spawn_ms=spawned.get("elapsed_ms"))
+    assert spawned["client"] == "claude" and spawned["session_id"], spawned
+    assert spawned["prompt_confirmed"] is True, spawned
+    assert any("HELPER-TASK from codex" in (r.last_user_text() or "") for r in claude_model.turns)

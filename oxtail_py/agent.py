@@ -38,6 +38,7 @@ from oxtail_py.procs import ProcessIdentity, proven_pane, self_identity
 from oxtail_py.registry import ClientInfo, Registry, SessionEntry, TmuxInfo, validate_purpose
 from oxtail_py.scope import infer_project_root, resolve_project_root
 from oxtail_py.settings import Settings
+from oxtail_py.spawn.lineage import parent_info
 from oxtail_py.wake import WakeReport, WakeSettings, Watch, wake_peer
 
 log = logging.getLogger("oxtail_py")
@@ -118,6 +119,7 @@ class Agent:
         with self._guard:
             self.refresh_identity()
             self._prove_pane()
+            self.entry.parent = parent_info(self.layout, self.me.pid, self.cwd)  # spawned?
             self._save()
         if follow:
             self._start_following()

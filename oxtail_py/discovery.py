@@ -41,6 +41,11 @@ class Row:
     purpose_updated_at: str | None = None
     unread: int = 0
     is_me: bool = False
+    # Lineage, as the agent's server proved it at start (spawn/lineage.py): who spawned
+    # it ("person" for the CLI), at which depth, in which role. None: not spawned.
+    parent: str | None = None
+    spawn_depth: int = 0
+    role: str = ""
     entry: SessionEntry | None = field(default=None, repr=False)
 
     @property
@@ -80,7 +85,15 @@ def _agent_row(
         is_me=entry.identity == me,
         entry=entry,
     )
-    row.name = row.tmux_session or row.client_session_id or f"pid-{entry.server_pid}"
+    spawned = entry.parent
+    if spawned is not None:
+        row.parent = spawned.name or spawned.session_id or spawned.by
+        row.spawn_depth, row.role = spawned.depth, spawned.role
+    # A spawned agent shares its parent's tmux session (a window of it): its own name.
+    row.name = (
+        (spawned.child_name if spawned is not None else "")
+        or row.tmux_session or row.client_session_id or f"pid-{entry.server_pid}"
+    )
     # `boxes` names the mailbox directories that exist (one listdir per listing): a peer
     # with no box yet costs nothing here; the rest still go through Mailbox.existing.
     box = (

@@ -15,6 +15,10 @@
       drops/<client pid>.json                        SessionStart drop: identity for the server
       drops/server-<pid>-<start>.json                `oxtail-py claim` for one running server
       hooks/                                         installed hook scripts
+      spawns/<spawn id>.json                         who spawned which helper, where
+      spawns/<spawn id>.env.json                     its environment, until its runner reads it
+      spawns/<spawn id>.exit.json                    the helper's client exited: its status
+      spawns/lock/owner.<pid>-<start>                one spawn at a time decides cap and name
 
 A mailbox key is a client session id, or `pid-<pid>-<start>` for a server that
 does not know its session yet.
@@ -42,6 +46,7 @@ STATUS: Final = "status"
 DROPS: Final = "drops"
 HOOKS: Final = "hooks"
 WAKE: Final = "wake"
+SPAWNS: Final = "spawns"
 INBOX: Final = "inbox.jsonl"
 CLAIM_PREFIX: Final = "claim."
 
@@ -56,6 +61,9 @@ SESSION_ID_RE: Final = re.compile(
     f"[{re.escape(SESSION_ID_FIRST_CHARS)}]"
     f"[{re.escape(SESSION_ID_CHARS)}]{{0,{SESSION_ID_MAX - 1}}}"
 )
+# A spawn id is 128 random bits in hex (spawn/records.py): a name in the state root, and
+# the value of OXTAIL_SPAWN_ID in the spawned client's environment.
+SPAWN_ID_RE: Final = re.compile(r"[0-9a-f]{32}")
 PID_BOX_PREFIX: Final = "pid-"
 _PID_BOX_RE: Final = re.compile(r"pid-[0-9]+-[0-9]+\.[0-9]{2}")
 
@@ -73,6 +81,12 @@ def validate_mailbox_key(key: str) -> str:
     if not (_PID_BOX_RE.fullmatch(key) or SESSION_ID_RE.fullmatch(key)):
         raise InvalidSessionIdError(f"invalid mailbox key {key!r}")
     return key
+
+
+def _spawn_id(spawn_id: str) -> str:
+    if not SPAWN_ID_RE.fullmatch(spawn_id):
+        raise InvalidSessionIdError(f"invalid spawn id {spawn_id!r}: expected 32 hex digits")
+    return spawn_id
 
 
 def is_pid_box_key(key: str) -> bool:
@@ -184,6 +198,24 @@ class Layout:
     @property
     def wake_dir(self) -> Path:
         return self.root / WAKE
+
+    @property
+    def spawns_dir(self) -> Path:
+        return self.root / SPAWNS
+
+    @property
+    def spawn_lock(self) -> Path:
+        """Held while a spawn checks the cap and names and reserves its record."""
+        return self.spawns_dir / "lock"
+
+    def spawn_record(self, spawn_id: str) -> Path:
+        return self.spawns_dir / f"{_spawn_id(spawn_id)}.json"
+
+    def spawn_env(self, spawn_id: str) -> Path:
+        return self.spawns_dir / f"{_spawn_id(spawn_id)}.env.json"
+
+    def spawn_exit(self, spawn_id: str) -> Path:
+        return self.spawns_dir / f"{_spawn_id(spawn_id)}.exit.json"
 
     def session_file(self, pid: int) -> Path:
         return self.sessions_dir / f"{pid}.json"

@@ -215,6 +215,11 @@ def proven_pane(pid: int, pane_pids: dict[int, str]) -> str | None:
     return None
 
 
+def is_shared_daemon(pid: int) -> bool:
+    """`pid` is a shared Codex app-server daemon (serves the threads of many TUIs)."""
+    return _is_shared_daemon(pid)
+
+
 def _is_shared_daemon(pid: int) -> bool:
     snapshot = _SNAPSHOT.get()
     return snapshot.is_shared_daemon(pid) if snapshot is not None else _read_is_shared_daemon(pid)

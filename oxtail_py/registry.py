@@ -22,7 +22,7 @@ from typing import Any, Final
 from oxtail_py.errors import InvalidMessageError, OxtailError
 from oxtail_py.framing import first_unsafe
 from oxtail_py.fsio import atomic_write_json, ensure_tree, is_private_dir, load_json
-from oxtail_py.layout import SESSION_ID_RE, Layout
+from oxtail_py.layout import SESSION_ID_RE, SPAWN_ID_RE, Layout
 from oxtail_py.messages import now_iso
 from oxtail_py.procs import ProcessIdentity
 
@@ -81,6 +81,21 @@ class StateCard:
 
 
 @dataclass
+class ParentInfo:
+    """Who spawned this agent, as its server proved it at start (spawn/lineage.py): its
+    client was launched with OXTAIL_SPAWN_ID=<spawn_id>, and that spawn's record names the
+    parent. Shown to peers; never authority (stop_peer proves lineage again, live)."""
+
+    spawn_id: str
+    by: str  # "agent" (an agent's spawn_peer) | "person" (`oxtail-py spawn`)
+    session_id: str | None = None  # the parent agent's session id, when it had one
+    name: str = ""  # the parent as a listing names it
+    depth: int = 1  # 1: spawned by an agent or person that was not itself spawned
+    child_name: str = ""  # the name this agent was spawned under
+    role: str = ""
+
+
+@dataclass
 class SessionEntry:
     server_pid: int
     server_start: str
@@ -89,6 +104,7 @@ class SessionEntry:
     tmux: TmuxInfo = field(default_factory=TmuxInfo)
     state: StateCard = field(default_factory=StateCard)
     capabilities: list[str] = field(default_factory=list)
+    parent: ParentInfo | None = None
 
     @property
     def identity(self) -> ProcessIdentity:
@@ -112,6 +128,9 @@ class SessionEntry:
             sections = {k: data.get(k) or {} for k in ("client", "tmux", "state")}
             if not all(isinstance(v, dict) for v in sections.values()):
                 raise ValueError("client, tmux and state must be objects")
+            parent = data.get("parent")
+            if parent is not None and not isinstance(parent, dict):
+                raise ValueError("parent must be an object")
             capabilities = data.get("capabilities") or []
             if not isinstance(capabilities, list) or len(capabilities) > _MAX_CAPABILITIES:
                 raise ValueError("capabilities must be a short list")
@@ -123,6 +142,7 @@ class SessionEntry:
                 tmux=TmuxInfo(**sections["tmux"]),
                 state=StateCard(**sections["state"]),
                 capabilities=[str(c)[:64] for c in capabilities],
+                parent=ParentInfo(**parent) if parent is not None else None,
             )
         except (KeyError, TypeError, ValueError, OverflowError) as exc:
             raise OxtailError(
@@ -161,10 +181,33 @@ class SessionEntry:
             isinstance(p, str) and SESSION_ID_RE.fullmatch(p) for p in previous
         ):
             bad.append("client.previous_session_ids")
+        bad += _bad_parent(self.parent)
         if bad:
             raise OxtailError(
                 f"malformed registry entry: bad {', '.join(bad)}", code="bad-registry-entry"
             )
+
+
+def _bad_parent(parent: ParentInfo | None) -> list[str]:
+    if parent is None:
+        return []
+    bad = []
+    if not isinstance(parent.spawn_id, str) or not SPAWN_ID_RE.fullmatch(parent.spawn_id):
+        bad.append("parent.spawn_id")
+    if parent.by not in ("agent", "person"):
+        bad.append("parent.by")
+    sid = parent.session_id
+    if sid is not None and (not isinstance(sid, str) or not SESSION_ID_RE.fullmatch(sid)):
+        bad.append("parent.session_id")
+    if not isinstance(parent.depth, int) or isinstance(parent.depth, bool) or not (
+        0 < parent.depth <= 64
+    ):
+        bad.append("parent.depth")
+    for name in ("name", "child_name", "role"):
+        value = getattr(parent, name)
+        if not isinstance(value, str) or len(value) > MAX_PURPOSE_CHARS:
+            bad.append(f"parent.{name}")
+    return bad
 
 
 @dataclass(frozen=True, slots=True)

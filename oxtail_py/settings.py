@@ -15,6 +15,9 @@ from typing import Final
 DEFAULT_ASK_TIMEOUT_MS: Final = 60_000
 DEFAULT_ASK_MAX_TIMEOUT_MS: Final = 600_000
 WAKE_STRATEGIES: Final = ("auto", "tmux", "off")
+DEFAULT_SPAWN_MAX_DEPTH: Final = 2
+DEFAULT_SPAWN_MAX_LIVE: Final = 8
+DEFAULT_SPAWN_TIMEOUT_MS: Final = 90_000
 
 
 def expand_home(raw: str, home: str) -> Path:
@@ -46,6 +49,9 @@ class Settings:
     wake_strategy: str  # OXTAIL_WAKE_STRATEGY: auto | tmux | off
     wake_confirm_ms: int | None  # OXTAIL_WAKE_CONFIRM_MS: one proof window (tests)
     problems: tuple[str, ...] = ()  # values that were ignored, and why
+    spawn_max_depth: int = DEFAULT_SPAWN_MAX_DEPTH  # OXTAIL_SPAWN_MAX_DEPTH
+    spawn_max_live: int = DEFAULT_SPAWN_MAX_LIVE  # OXTAIL_SPAWN_MAX_LIVE (per project)
+    spawn_timeout_ms: int = DEFAULT_SPAWN_TIMEOUT_MS  # OXTAIL_SPAWN_TIMEOUT_MS
     # CODEX_HOME was set: Codex then names its files by the resolved path (trust keys)
     codex_home_from_env: bool = False
 
@@ -84,5 +90,8 @@ class Settings:
             wake_strategy=strategy,
             wake_confirm_ms=int(confirm) if confirm.isdigit() and int(confirm) > 0 else None,
             problems=tuple(problems),
+            spawn_max_depth=_positive_ms(env, "OXTAIL_SPAWN_MAX_DEPTH", DEFAULT_SPAWN_MAX_DEPTH),
+            spawn_max_live=_positive_ms(env, "OXTAIL_SPAWN_MAX_LIVE", DEFAULT_SPAWN_MAX_LIVE),
+            spawn_timeout_ms=_positive_ms(env, "OXTAIL_SPAWN_TIMEOUT_MS", DEFAULT_SPAWN_TIMEOUT_MS),
             codex_home_from_env=bool(env.get("CODEX_HOME", "")),
         )

@@ -173,3 +173,70 @@ def paste_and_enter(pane_id: str, text: str) -> None:
     run(["load-buffer", "-b", buffer, "-"], stdin=text.encode())
     run(["paste-buffer", "-d", "-p", "-b", buffer, "-t", pane, ";", "send-keys", "-t", pane,
          "Enter"])  # fmt: skip
+
+
+# -- windows for spawned clients (spawn/launching.py) ---------------------------------
+
+WINDOW_NAME_RE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,31}")
+
+
+@dataclass(frozen=True, slots=True)
+class Launched:
+    pane_id: str
+    pane_pid: int
+    session: str
+
+
+def _launched(out: str, session: str) -> Launched:
+    parts = out.split()
+    if len(parts) != 2 or not PANE_ID_RE.fullmatch(parts[0]) or not parts[1].isdigit():
+        raise TmuxError(f"tmux did not report the new pane ({out.strip()!r})")
+    return Launched(parts[0], int(parts[1]), session)
+
+
+def session_names() -> list[str]:
+    try:
+        return run(["list-sessions", "-F", "#{session_name}"]).splitlines()
+    except TmuxUnavailableError:
+        return []
+
+
+def window_names(session: str) -> list[str]:
+    return run(["list-windows", "-t", f"={session}", "-F", "#{window_name}"]).splitlines()
+
+
+def new_window(session: str, name: str, cwd: str, argv: list[str]) -> Launched:
+    """A new window in `session` running `argv` (executed directly, no shell), not
+    selected: the person's current window stays in front."""
+    _check_window_name(name)
+    out = run([
+        "new-window", "-d", "-P", "-F", "#{pane_id} #{pane_pid}", "-t", f"={session}:",
+        "-n", name, "-c", cwd, "--", *argv,
+    ])  # fmt: skip
+    return _launched(out, session)
+
+
+def new_session(session: str, name: str, cwd: str, argv: list[str]) -> Launched:
+    """A new detached session `session` whose first window `name` runs `argv`."""
+    _check_window_name(session)
+    _check_window_name(name)
+    out = run([
+        "new-session", "-d", "-P", "-F", "#{pane_id} #{pane_pid}", "-s", session, "-n", name,
+        "-x", "200", "-y", "50", "-c", cwd, "--", *argv,
+    ])  # fmt: skip
+    return _launched(out, session)
+
+
+def kill_pane(pane_id: str) -> None:
+    run(["kill-pane", "-t", validate_pane_id(pane_id)])
+
+
+def attach_command(session: str) -> str:
+    """What the person types to see a detached session."""
+    socket = _socket()
+    return f"tmux {'-S ' + socket + ' ' if socket else ''}attach -t {session}"
+
+
+def _check_window_name(name: str) -> None:
+    if not WINDOW_NAME_RE.fullmatch(name):
+        raise TmuxError(f"bad tmux window/session name {name!r}", code="bad-name")

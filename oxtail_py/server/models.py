@@ -30,6 +30,11 @@ class SessionRow(BaseModel):
     purpose_updated_at: str | None
     unread: int
     is_me: bool
+    parent: str | None = Field(
+        None, description="who spawned this agent (its name, or 'person'); null: not spawned"
+    )
+    spawn_depth: int = Field(0, description="1: spawned by an unspawned agent or the person")
+    role: str = ""
 
     @classmethod
     def of(cls, row: Row) -> SessionRow:

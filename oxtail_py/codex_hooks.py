@@ -51,11 +51,15 @@ class OurHook:
 
     event: HookEvent
     timeout_s: int
+    matcher: str | None = None  # a full-match regex on the tool name; None: every tool
 
     @property
     def event_name(self) -> str:
         return EVENT_NAMES[self.event]
 
+
+# Codex's file-edit tool as its PreToolUse payload names it (`tool_name`).
+APPLY_PATCH_MATCHER: Final = "apply_patch"
 
 # PostToolUse, not PreToolUse: both land in the same next model request (right after
 # the tool's output), but PostToolUse runs after the tool, so mail that arrived while a
@@ -66,6 +70,9 @@ OUR_HOOKS: Final[tuple[OurHook, ...]] = (
     OurHook(HookEvent.USER_PROMPT_SUBMIT, 5),
     OurHook(HookEvent.POST_TOOL_USE, 5),
     OurHook(HookEvent.STOP, 5),
+    # File reservations (reservations.py): PreToolUse only for the edit tool, so every
+    # other tool call pays nothing for it.
+    OurHook(HookEvent.PRE_TOOL_USE, 5, matcher=APPLY_PATCH_MATCHER),
 )
 
 
@@ -164,13 +171,14 @@ def our_groups(hook_command: str) -> dict[str, dict[str, Any]]:
     """Our hooks.json group per event; `hook_command` is the hook script, shell-quoted."""
     return {
         hook.event_name: {
+            **({} if hook.matcher is None else {"matcher": hook.matcher}),
             "hooks": [
                 {
                     "type": "command",
                     "command": f"{hook_command} {CLIENT_ARG} {hook.event.value}",
                     "timeout": hook.timeout_s,
                 }
-            ]
+            ],
         }
         for hook in OUR_HOOKS
     }

@@ -15,6 +15,7 @@ from typing import Final
 DEFAULT_ASK_TIMEOUT_MS: Final = 60_000
 DEFAULT_ASK_MAX_TIMEOUT_MS: Final = 600_000
 WAKE_STRATEGIES: Final = ("auto", "tmux", "off")
+RESERVATION_MODES: Final = ("enforce", "advisory", "off")
 
 
 def expand_home(raw: str, home: str) -> Path:
@@ -45,6 +46,9 @@ class Settings:
     ask_max_timeout_ms: int  # OXTAIL_ASK_PEER_MAX_TIMEOUT_MS
     wake_strategy: str  # OXTAIL_WAKE_STRATEGY: auto | tmux | off
     wake_confirm_ms: int | None  # OXTAIL_WAKE_CONFIRM_MS: one proof window (tests)
+    # OXTAIL_RESERVATIONS: enforce (deny edits under another agent's exclusive
+    # reservation) | advisory (warn only) | off (the hooks do not look)
+    reservations_mode: str = "enforce"
     problems: tuple[str, ...] = ()  # values that were ignored, and why
     # CODEX_HOME was set: Codex then names its files by the resolved path (trust keys)
     codex_home_from_env: bool = False
@@ -69,6 +73,11 @@ class Settings:
             )
             strategy = "auto"
         confirm = env.get("OXTAIL_WAKE_CONFIRM_MS", "").strip()
+        reservations = env.get("OXTAIL_RESERVATIONS", "").strip().lower() or "enforce"
+        if reservations not in RESERVATION_MODES:
+            problems.append(f"OXTAIL_RESERVATIONS={reservations!r} is not one of "
+                            f"{RESERVATION_MODES}; using enforce")
+            reservations = "enforce"
         return cls(
             home=Path(home),
             root=path_of("AGENTMAIL_HOME", Path(home) / ".agentmail"),
@@ -83,6 +92,7 @@ class Settings:
             ),
             wake_strategy=strategy,
             wake_confirm_ms=int(confirm) if confirm.isdigit() and int(confirm) > 0 else None,
+            reservations_mode=reservations,
             problems=tuple(problems),
             codex_home_from_env=bool(env.get("CODEX_HOME", "")),
         )

@@ -97,9 +97,11 @@ def describe(hit: Hit, now: float) -> str:
     kind = "exclusively" if r.exclusive else "shared"
     what = neutralize(hit.path)
     sid = r.holder.session_id
+    who = f"session {sid}" if r.holder.label == sid else (
+        f"{neutralize(r.holder.label)} (session {sid})")
     return (
-        f"- {what} is reserved ({kind}) by agent {neutralize(r.holder.label)} "
-        f"(session {sid}) as {quoted(r.given)}, {_clock(r.expires_at, now)}; its reason: "
+        f"- {what} is reserved ({kind}) by agent {who} "
+        f"as {quoted(r.given)}, {_clock(r.expires_at, now)}; its reason: "
         f"{quoted(r.reason or '(none given)')}. To ask for a release: "
         f'ask_peer(target="{sid}", body="May I edit {what}? Please release_files it when '
         'you can.")'

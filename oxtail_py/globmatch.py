@@ -17,6 +17,7 @@ of characters the patterns cannot tell apart) and returns the shortest such path
 
 from __future__ import annotations
 
+import functools
 import importlib
 from collections import deque
 from dataclasses import dataclass, field
@@ -64,6 +65,7 @@ class Nfa:
     end_eps: list[list[int]] = field(default_factory=list)
     start: int = 0
     accept: int = 0
+    prefix: str = ""  # every path it matches starts with this (the regex's literal head)
 
     def new(self) -> int:
         if len(self.chars) >= MAX_STATES:
@@ -114,17 +116,27 @@ class Nfa:
         return {p for p in points if 0 < p <= 0x10FFFF}
 
 
+@functools.lru_cache(maxsize=1024)
 def from_regex(regex: str) -> Nfa:
-    """The NFA of a regex pathspec produced. Anything else is a PatternError."""
+    """The NFA of a regex pathspec produced. Anything else is a PatternError. Cached: a
+    server checks the same reservations again and again (callers never change an Nfa)."""
     if len(regex) > MAX_REGEX_CHARS:
         raise PatternError(f"regex over {MAX_REGEX_CHARS} characters")
     try:
-        parsed = _sre.parse(regex)
+        parsed = list(_sre.parse(regex))
     except Exception as exc:  # re.error and anything the private parser raises
         raise PatternError(f"not a regex: {exc}") from exc
     nfa = Nfa()
     nfa.start = nfa.new()
-    nfa.accept = _build(nfa, list(parsed), nfa.start)
+    nfa.accept = _build(nfa, parsed, nfa.start)
+    head = []
+    for op, arg in parsed:
+        if str(op) == "AT" and str(arg) in ("AT_BEGINNING", "AT_BEGINNING_STRING"):
+            continue
+        if str(op) != "LITERAL":
+            break
+        head.append(chr(arg))
+    nfa.prefix = "".join(head)
     return nfa
 
 
@@ -207,6 +219,8 @@ def overlap(a: Nfa, b: Nfa) -> str | None:
     that has matched already matches every longer path (prefix semantics), so it is
     kept as `None`, "matched". Characters are taken one per class of the joint
     alphabet: within a class both automata behave the same."""
+    if not (a.prefix.startswith(b.prefix) or b.prefix.startswith(a.prefix)):
+        return None  # `src/…` and `docs/…`: no path starts with both (most pairs end here)
     reps = sorted(a.alphabet() | b.alphabet())
     Side = frozenset[int] | None
     first: tuple[Side, Side] = (a.begin(), b.begin())

@@ -25,12 +25,10 @@ from pathlib import Path
 from typing import Any, Final
 
 from oxtail_py.errors import InvalidSessionIdError
-from oxtail_py.framing import encoded_size, render_delivery
 from oxtail_py.fsio import atomic_write_json, ensure_tree
 from oxtail_py.hook_output import CONTEXT_LIMIT_BYTES, Client, HookEvent, hook_output
 from oxtail_py.hook_output import render as render_output
 from oxtail_py.layout import Layout, validate_session_id
-from oxtail_py.mailbox import Mailbox
 from oxtail_py.settings import Settings
 
 # The most one hook output may print, JSON line included (framing, bodies, previews):
@@ -45,6 +43,11 @@ def deliver(
     layout: Layout, session_id: str, event: str, client: str = "claude"
 ) -> dict[str, Any] | None:
     """Drain the session's inbox into `client`'s hook output for `event`; None if no mail."""
+    # Here, not at the top: the reservation check (an edit tool) starts this module too
+    # and needs neither.
+    from oxtail_py.framing import encoded_size, render_delivery
+    from oxtail_py.mailbox import Mailbox
+
     # A short lock wait: the hook's own timeout is a few seconds, and mail that
     # cannot be taken now simply waits for the next path.
     box = Mailbox.open(layout, session_id, lock_timeout=HOOK_LOCK_TIMEOUT_S)

@@ -20,16 +20,18 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from oxtail_py.errors import OxtailError
 from oxtail_py.framing import first_unsafe
 from oxtail_py.fsio import atomic_write_json, ensure_tree, is_private_dir, load_json
 from oxtail_py.globmatch import Nfa, PatternError, from_regex, overlap
 from oxtail_py.layout import SESSION_ID_RE, Layout, ReservationPaths
-from oxtail_py.locks import DirLock
 from oxtail_py.procs import ProcessIdentity
 from oxtail_py.registry import Registry
+
+if TYPE_CHECKING:
+    from oxtail_py.locks import DirLock
 
 MAX_TTL_S: Final = 24 * 3600
 MAX_PATHS: Final = 64
@@ -252,6 +254,8 @@ class ReservationBook:
             path.unlink(missing_ok=True)  # no file: the hook's fast path stays pure shell
 
     def _lock(self) -> DirLock:
+        from oxtail_py.locks import DirLock  # writers only: the hook never imports it
+
         ensure_tree(self.layout.root, self.paths.directory)
         return DirLock(self.paths.lock, timeout=LOCK_TIMEOUT_S)
 

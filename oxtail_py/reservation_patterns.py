@@ -14,6 +14,7 @@ refused. Edits are checked on realpaths too, so both sides speak of the same fil
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final, Literal
@@ -27,6 +28,7 @@ from oxtail_py.globmatch import Nfa, PatternError, from_regex
 MAX_PATTERN_CHARS: Final = 1024
 _GLOB_CHARS: Final = frozenset("*?[")
 _ESCAPE: Final = frozenset("\\*?[]")
+_ESCAPED: Final = re.compile(r"\\(.)")
 
 Kind = Literal["file", "dir", "glob"]
 
@@ -111,7 +113,8 @@ def normalize(raw: str, root: Path) -> Pattern:
     _check_text(raw)
     if is_glob(raw):
         return _glob(raw, root)
-    lexical = os.path.normpath(raw if os.path.isabs(raw) else os.path.join(root, raw))
+    plain = _ESCAPED.sub(r"\1", raw)  # `a\[1].py` names the file `a[1].py`
+    lexical = os.path.normpath(plain if os.path.isabs(plain) else os.path.join(root, plain))
     if not _inside(root, lexical):
         why = "climbs out of the project with '..'" if ".." in raw.split("/") else (
             "is outside the project")

@@ -297,6 +297,17 @@ class ReservationBook:
                 self._write(holder, kept + granted)
             return ReserveResult(granted, conflicts)
 
+    def drop_expired(self, server: ProcessIdentity, now: float | None = None) -> float | None:
+        """Rewrite our file without its expired reservations (none left: the file goes,
+        and the hook's edit path is pure shell again). Returns the next expiry, if any."""
+        now = time.time() if now is None else now
+        with self._lock():
+            mine = [r for r in self.all(now, include_expired=True) if r.holder.server == server]
+            live = [r for r in mine if r.expires_at > now]
+            if len(live) != len(mine):
+                self._write(mine[0].holder, live)
+            return min((r.expires_at for r in live), default=None)
+
     def release(
         self, holder: Holder, patterns: Sequence[tuple[str, str]] | None
     ) -> ReleaseResult:

@@ -77,6 +77,8 @@ class ReservationList(BaseModel):
 
 
 def register(mcp: MCPServer, tools: ToolContext) -> None:
+    expiry = reserving.ExpiryTimer(tools.agent)
+
     @mcp.tool()
     def reserve_files(
         ctx: Context,
@@ -93,7 +95,7 @@ def register(mcp: MCPServer, tools: ToolContext) -> None:
 
         def work() -> Reserved:
             got = reserving.reserve_files(tools.agent, paths, exclusive=exclusive,
-                                          ttl_s=ttl_s, reason=reason)
+                                          ttl_s=ttl_s, reason=reason, expiry=expiry)
             return Reserved(granted=[ReservationOut.of(r, tools) for r in got.granted],
                             conflicts=[ConflictOut.of(c) for c in got.conflicts])
 

@@ -16,7 +16,14 @@ import pytest
 from oxtail_py.hooks_install import install
 from oxtail_py.layout import Layout
 from oxtail_py.settings import Settings
-from tests.integration.harness import PrivateTmux, ServerProc, error_code, launch_in_pane, ok
+from tests.integration.harness import (
+    PrivateTmux,
+    ServerProc,
+    error_code,
+    launch_in_pane,
+    ok,
+    wait_until,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -195,3 +202,27 @@ async def test_notes_are_project_scoped_with_author_time_and_caps(
         }
         for code, (tool, args) in errors.items():
             assert error_code(await a.call_tool(tool, args)) == code, code
+
+
+async def test_an_expired_reservation_ends_and_its_server_removes_the_file(
+    world: dict[str, ServerProc], server_env: dict[str, str], project: Path
+) -> None:
+    paths = Layout(Path(server_env["AGENTMAIL_HOME"])).reservations(project)
+    async with world["alpha"].client() as a, world["beta"].client() as b:
+        ok(await a.call_tool("reserve_files", {"paths": ["src/app.py"], "ttl_s": 1}))
+        assert list(paths.directory.glob("h.*.json"))
+        # the server's own timer rewrites its file at the expiry: no file, no helper start
+        wait_until(lambda: not list(paths.directory.glob("h.*.json")), timeout=10,
+                   what="the expired reservation's file to go")
+        assert ok(await b.call_tool("list_reservations", {}))["reservations"] == []
+        assert ok(await b.call_tool("reserve_files", {"paths": ["src/app.py"]}))["granted"]
+
+
+async def test_an_agent_without_a_session_id_cannot_reserve(
+    tmux_server: PrivateTmux, server_env: dict[str, str], project: Path
+) -> None:
+    anon = launch_in_pane(tmux_server, session="anon", cwd=project, env=server_env)
+    async with anon.client() as n:
+        out = await n.call_tool("reserve_files", {"paths": ["src/"]})
+        assert error_code(out) == "no-session-id"
+        assert "get_my_session" in str(out.structured_content)

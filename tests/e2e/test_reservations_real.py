@@ -173,3 +173,52 @@ def test_codex_apply_patch_on_a_reserved_file_is_denied(scenario: Scenario, app:
     assert output.startswith("Command blocked by PreToolUse hook: oxtail: this apply_patch")
     holder.gate.open()
     holder.run.result(timeout=90)
+
+
+def test_clear_keeps_the_reservation_and_the_holders_own_edits(
+    scenario: Scenario, app: Path
+) -> None:
+    """A real Claude TUI reserves, then `/clear`s: the same server follows its client to
+    the new session, so the reservation stays, the agent's own Edit under its new session
+    id passes, and a peer's deny names the new id as the one to ask."""
+
+    def script(request: AnthropicRequest) -> Reply:
+        last = request.last_user_text() or ""
+        done = len(request.tool_results())
+        if "reserve" in last:
+            return mcp("reserve_files", {"paths": ["src/app.py"], "reason": "mine"}) if (
+                done == 0) else Text("reserved")
+        if "edit" in last:
+            if done == 0:
+                return ToolCall("Read", {"file_path": str(app)})
+            if done == 1:
+                return ToolCall("Edit", {"file_path": str(app), "old_string": "value = 1",
+                                         "new_string": "value = 7"})
+            return Text("edited")
+        return Text("ok")
+
+    a = scenario.claude(script=script, mcp=mcp_for(scenario), setup_cmds=[INSTALL_HOOK],
+                        allow=EDIT_ALLOW)
+    a.start_tui()
+    a.prompt("reserve the app")
+    registry = Registry(Layout(scenario.agentmail_home))
+    [before] = [e for e in registry.read_all() if e.client.type == "claude"]
+    old_sid = before.client.session_id
+    assert old_sid and tool_json(a.model.turns[-1], RESERVE)["granted"]
+    a.send("/clear")
+
+    def followed() -> str | None:
+        entries = [e for e in registry.read_all() if e.server_pid == before.server_pid]
+        sid = entries[0].client.session_id if entries else None
+        return sid if sid and sid != old_sid else None
+
+    new_sid = wait_until(followed, timeout=30, what="the server to follow /clear")
+    a.wait_idle()
+
+    b = claude_editor(scenario, app, "value = 2")
+    assert b.run_headless("change the value").returncode == 0
+    is_error, text = edit_result(b)
+    assert is_error and f'ask_peer(target="{new_sid}"' in text and app.read_text() == ORIGINAL
+
+    a.prompt("now edit it")
+    assert app.read_text() == "value = 7\n"  # its own reservation, under the new session

@@ -226,3 +226,14 @@ async def test_an_agent_without_a_session_id_cannot_reserve(
         out = await n.call_tool("reserve_files", {"paths": ["src/"]})
         assert error_code(out) == "no-session-id"
         assert "get_my_session" in str(out.structured_content)
+
+
+async def test_the_tools_advertise_their_schemas(world: dict[str, ServerProc]) -> None:
+    async with world["alpha"].client() as a:
+        tools = {t.name: t for t in (await a.list_tools()).tools}
+        ours = ["reserve_files", "release_files", "list_reservations", "set_note", "get_notes",
+                "delete_note"]
+        assert all(tools[name].output_schema for name in ours)
+        reserve = tools["reserve_files"].input_schema["properties"]
+        assert (reserve["exclusive"]["default"], reserve["ttl_s"]["default"]) == (True, 1800)
+        assert tools["reserve_files"].input_schema["required"] == ["paths"]

@@ -37,6 +37,7 @@ HOOK_FILE: Final = "pre-commit"
 CHAINED: Final = "pre-commit.oxtail-chained"
 MARK: Final = "# oxtail-guard"
 GIT_TIMEOUT_S: Final = 20
+REFUSE: Final = 3  # the check's exit status for "refused" (see the script)
 _LOADER: Final = (
     "import sys\n"
     "from importlib.util import module_from_spec, spec_from_file_location\n"
@@ -85,8 +86,14 @@ case ${{OXTAIL_GUARD:-}} in off | OFF | Off) exit 0 ;; esac
 root=${{AGENTMAIL_HOME:-{shlex.quote(str(root))}}}
 case $root in '~') root=$HOME ;; '~/'*) root=$HOME/${{root#'~/'}} ;; esac
 case $root in /*) ;; *) root=$PWD/$root ;; esac
-exec {shlex.quote(sys.executable)} -I -c {shlex.quote(_LOADER)} \\
+# Exit {REFUSE} is the check's refusal; anything else (a missing interpreter or package,
+# a crash) lets the commit go: a broken guard must not stop every commit.
+{shlex.quote(sys.executable)} -I -c {shlex.quote(_LOADER)} \\
     {shlex.quote(str(package))} --root "$root"
+rc=$?
+[ "$rc" -eq {REFUSE} ] && exit 1
+[ "$rc" -eq 0 ] || echo "oxtail guard: not checked (exit $rc)" >&2
+exit 0
 """
 
 
@@ -161,7 +168,7 @@ def refusal(hits: list[tuple[str, Reservation]]) -> str:
 
 
 def main(argv: list[str]) -> int:
-    """Exit 1 (refuse) only for a proven conflict; any internal error lets the commit go."""
+    """REFUSE only for a proven conflict; any internal error lets the commit go."""
     try:
         if len(argv) != 2 or argv[0] != "--root" or not os.path.isabs(argv[1]):
             raise ValueError(f"usage: --root ABSOLUTE_ROOT, not {argv!r}")
@@ -175,6 +182,6 @@ def main(argv: list[str]) -> int:
         return 0
     if hits:
         print(refusal(hits), file=sys.stderr)
-        return 1
+        return REFUSE
     return 0
 

@@ -29,6 +29,10 @@ _sre: Any = importlib.import_module("re._parser")
 
 MAX_REGEX_CHARS: Final = 4096
 MAX_STATES: Final = 4096
+# Pairs of state sets `overlap` may visit. pathspec's patterns need a few hundred; a forged
+# one past this is reported as overlapping (refusing a grant is the safe side).
+MAX_PAIRS: Final = 20_000
+UNDECIDED: Final = "(too complex to decide: treated as overlapping)"
 _MAX_BOUNDED_REPEAT: Final = 32
 _SLASH: Final = ord("/")
 
@@ -240,6 +244,8 @@ def overlap(a: Nfa, b: Nfa) -> str | None:
                 continue  # one side can no longer match
             nxt = (na, nb)
             if nxt not in parents:
+                if len(parents) >= MAX_PAIRS:
+                    return UNDECIDED
                 parents[nxt] = (pair, chr(c))
                 queue.append(nxt)
     return None

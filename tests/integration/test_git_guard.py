@@ -152,3 +152,16 @@ def test_a_corrupt_reservation_file_never_blocks_a_commit(
     git(repo, "add", "src/app.py")
     done = git(repo, "commit", "-qm", "x")
     assert done.returncode == 0, done.stderr
+
+
+def test_a_guard_whose_interpreter_is_gone_lets_the_commit_go(
+    repo: Path, state_root: Path
+) -> None:
+    assert _install(repo, state_root).returncode == 0
+    hook = repo / ".git" / "hooks" / "pre-commit"
+    hook.write_text(hook.read_text().replace(sys.executable, "/nonexistent/python"))
+    (repo / "README").write_text("y\n")
+    git(repo, "add", "README")
+    done = git(repo, "commit", "-qm", "y")
+    assert done.returncode == 0, done.stderr
+    assert "oxtail guard: not checked" in done.stderr

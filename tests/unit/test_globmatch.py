@@ -10,7 +10,7 @@ import re
 import pytest
 from pathspec.patterns.gitignore.spec import GitIgnoreSpecPattern
 
-from oxtail_py.globmatch import PatternError, from_regex, overlap
+from oxtail_py.globmatch import UNDECIDED, PatternError, from_regex, overlap
 
 PATTERNS = ["/src/app.py", "/src/", "*.py", "/src/**/x", "**foo", "/a/**b", "/src/*.py", "x/",
             "[!a]b", "[]a]", "**", "*", "/src/**", "/a/b/c.py", "[a-c]?.md", "/docs/**/*.md",
@@ -97,3 +97,12 @@ def test_any_accepted_regex_runs_in_linear_time(forged: str) -> None:
 def test_regexes_outside_the_supported_set_are_refused(bad: str) -> None:
     with pytest.raises(PatternError):
         from_regex(bad)
+
+
+def test_a_pattern_too_complex_to_decide_counts_as_overlapping() -> None:
+    """Two forged regexes with no common path whose product explodes (2**16 subsets on
+    each side): the search stops at MAX_PAIRS and reports an overlap, the safe side."""
+    a = from_regex("(?:a|b)*a(?:a|b){15}c")
+    b = from_regex("(?:a|b)*b(?:a|b){15}d")
+    assert overlap(a, b) == UNDECIDED
+    assert overlap(from_regex("(?:a|b)*c"), from_regex("(?:a|b)*d")) is None  # small: exact

@@ -15,6 +15,7 @@ A corrupt or forged holder file is quarantined (renamed `q.*`) and never blocks.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import time
 from collections.abc import Sequence
@@ -24,7 +25,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from oxtail_py.errors import OxtailError
 from oxtail_py.framing import first_unsafe
-from oxtail_py.fsio import atomic_write_json, ensure_tree, is_private_dir, load_json
+from oxtail_py.fsio import atomic_write_bytes, ensure_tree, is_private_dir, load_json
 from oxtail_py.globmatch import Nfa, PatternError, from_regex, overlap
 from oxtail_py.layout import SESSION_ID_RE, Layout, ReservationPaths
 from oxtail_py.procs import ProcessIdentity
@@ -249,7 +250,10 @@ class ReservationBook:
     def _write(self, holder: Holder, entries: list[Reservation]) -> None:
         path = self.paths.holder(holder.server)
         if entries:
-            atomic_write_json(path, _holder_to_file(holder, self.project_root, entries))
+            # No fsync: a power cut ends every holder, and with it every reservation.
+            data = json.dumps(_holder_to_file(holder, self.project_root, entries),
+                              ensure_ascii=False, indent=1) + "\n"
+            atomic_write_bytes(path, data.encode("utf-8"), durable=False)
         else:
             path.unlink(missing_ok=True)  # no file: the hook's fast path stays pure shell
 

@@ -19,6 +19,7 @@ import json
 import os
 import statistics
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -113,6 +114,9 @@ def main() -> None:
                 figures, verdict = _time(hook, _payload(project, tool, target), env, args.runs)
                 part = "(a)" if tool == "Bash" else "(b)"
                 print(f"{part} hook {label:44} {figures}   -> {verdict}")
+            # The floor under the helper: starting the interpreter it runs, nothing else.
+            figures, _ = _time([sys.executable, "-I", "-c", "pass"], b"", env, args.runs)
+            print(f"    floor: python -I -c pass {'':31} {figures}")
             samples = asyncio.run(_reserve_over_mcp(w.server(ME), args.reserves))
             print(f"(c) reserve_files over MCP, 3 paths, 10 holders   {_percentiles(samples)}")
             me = identity_of(os.getpid())

@@ -62,6 +62,9 @@ __all__ = [
 
 CLIENT_ARG: Final = "codex"  # `oxtail-hook codex <event>`: the script's client argument
 
+# Codex's file-edit tool as its PreToolUse payload names it (`tool_name`).
+APPLY_PATCH_MATCHER: Final = "apply_patch"
+
 # PostToolUse, not PreToolUse: both land in the same next model request (right after
 # the tool's output), but PostToolUse runs after the tool, so mail that arrived while a
 # long command ran goes out now instead of one tool call later. No matcher: every tool,
@@ -71,6 +74,9 @@ OUR_HOOKS: Final[tuple[OurHook, ...]] = (
     OurHook(HookEvent.USER_PROMPT_SUBMIT, 5),
     OurHook(HookEvent.POST_TOOL_USE, 5),
     OurHook(HookEvent.STOP, 5),
+    # File reservations (reservations.py): PreToolUse only for the edit tool, so every
+    # other tool call pays nothing for it.
+    OurHook(HookEvent.PRE_TOOL_USE, 5, matcher=APPLY_PATCH_MATCHER),
 )
 
 

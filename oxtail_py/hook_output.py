@@ -82,7 +82,22 @@ class BlockOutput(TypedDict):
     reason: str
 
 
-HookOutput = ContextOutput | BlockOutput
+class PermissionDecision(TypedDict):
+    hookEventName: Literal["PreToolUse"]
+    permissionDecision: Literal["deny"]
+    permissionDecisionReason: str
+
+
+class DenyOutput(TypedDict):
+    """PreToolUse: the tool call is not run; the model sees the reason (both clients)."""
+
+    hookSpecificOutput: PermissionDecision
+
+
+HookOutput = ContextOutput | BlockOutput | DenyOutput
+
+# The most reason text a deny carries: it names the holders and how to ask them.
+MAX_DENY_REASON_CHARS: Final = 4000
 
 
 class UnsupportedHookEvent(ValueError):
@@ -112,3 +127,18 @@ def fits(client: Client, context_text: str) -> bool:
     """True when `context_text` reaches `client`'s model whole (not spilled)."""
     limit = CONTEXT_LIMIT_BYTES[client]
     return limit is None or len(context_text.encode("utf-8")) <= limit
+
+
+def deny_output(reason: str) -> DenyOutput:
+    """PreToolUse output that blocks the tool call: the one deliberate exception to "a
+    hook never blocks" (a file under another agent's exclusive reservation). The same
+    keys for Claude Code and Codex (checked against both binaries:
+    tests/e2e/test_reservations_real.py), and no others: Codex drops an output with an
+    unknown key, and the edit would run."""
+    return {
+        "hookSpecificOutput": {
+            "hookEventName": "PreToolUse",
+            "permissionDecision": "deny",
+            "permissionDecisionReason": reason[:MAX_DENY_REASON_CHARS],
+        }
+    }

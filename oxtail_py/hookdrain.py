@@ -3,6 +3,9 @@
     HELPER --root ROOT [--client claude|codex] EVENT SESSION_ID
         EVENT: pretooluse | posttooluse | userpromptsubmit | stop
     HELPER --root ROOT [--client claude] sessionstart        (payload on stdin)
+    HELPER --root ROOT [--client claude|codex] reservecheck SESSION_ID   (payload on stdin)
+        the PreToolUse check of a file-edit tool against file reservations
+        (reservation_check.py): prints a deny or a warning, or nothing
 
 HELPER is the rendered hook's `python -I -c ...` (isolated mode, the package loaded from
 the directory it was installed from: see hooks/oxtail-hook). ROOT is the state root the
@@ -22,12 +25,10 @@ from pathlib import Path
 from typing import Any, Final
 
 from oxtail_py.errors import InvalidSessionIdError
-from oxtail_py.framing import encoded_size, render_delivery
 from oxtail_py.fsio import atomic_write_json, ensure_tree
 from oxtail_py.hook_output import CONTEXT_LIMIT_BYTES, Client, HookEvent, hook_output
 from oxtail_py.hook_output import render as render_output
 from oxtail_py.layout import Layout, validate_session_id
-from oxtail_py.mailbox import Mailbox
 from oxtail_py.settings import Settings
 
 # The most one hook output may print, JSON line included (framing, bodies, previews):
@@ -42,6 +43,11 @@ def deliver(
     layout: Layout, session_id: str, event: str, client: str = "claude"
 ) -> dict[str, Any] | None:
     """Drain the session's inbox into `client`'s hook output for `event`; None if no mail."""
+    # Here, not at the top: the reservation check (an edit tool) starts this module too
+    # and needs neither.
+    from oxtail_py.framing import encoded_size, render_delivery
+    from oxtail_py.mailbox import Mailbox
+
     # A short lock wait: the hook's own timeout is a few seconds, and mail that
     # cannot be taken now simply waits for the next path.
     box = Mailbox.open(layout, session_id, lock_timeout=HOOK_LOCK_TIMEOUT_S)
@@ -99,8 +105,12 @@ def session_start(layout: Layout, payload: dict[str, Any]) -> None:
 CLIENTS: Final = tuple(c.value for c in Client)
 DRAIN_EVENTS: Final = ("pretooluse", "posttooluse", "userpromptsubmit", "stop")
 SESSION_START: Final = "sessionstart"
+RESERVE_CHECK: Final = "reservecheck"
 # A SessionStart payload is a few hundred bytes; more is not a client's.
 MAX_PAYLOAD_BYTES: Final = 1 << 20
+# An edit tool's payload carries the new content (a Write of a large file): past this
+# the check fails open and the edit runs.
+MAX_EDIT_PAYLOAD_BYTES: Final = 64 << 20
 
 
 class UsageError(ValueError):
@@ -146,7 +156,7 @@ def parse_args(argv: list[str]) -> HookCall:
     event, rest = rest[0], rest[1:]
     if event == SESSION_START and not rest:
         return HookCall(root, client, event, None)
-    if event in DRAIN_EVENTS and len(rest) == 1:
+    if (event in DRAIN_EVENTS or event == RESERVE_CHECK) and len(rest) == 1:
         if not _is_session_id(rest[0]):
             raise UsageError(f"invalid session id {rest[0]!r}")
         return HookCall(root, client, event, rest[0])
@@ -157,7 +167,18 @@ def main(argv: list[str]) -> int:
     try:
         call = parse_args(argv)
         layout = Layout(call.root if call.root is not None else Settings.from_env().root)
-        if call.session_id is None:
+        if call.event == RESERVE_CHECK and call.session_id is not None:
+            from oxtail_py.reservation_check import check  # only edit tools pay for it
+
+            raw = sys.stdin.buffer.read(MAX_EDIT_PAYLOAD_BYTES + 1)
+            if len(raw) > MAX_EDIT_PAYLOAD_BYTES:
+                raise UsageError(f"edit payload over {MAX_EDIT_PAYLOAD_BYTES} bytes; not checked")
+            mode = Settings.from_env().reservations_mode
+            line = check(layout, call.client, call.session_id, raw, mode)
+            if line is not None:
+                sys.stdout.buffer.write((line + "\n").encode("utf-8"))
+                sys.stdout.flush()
+        elif call.session_id is None:
             raw = sys.stdin.buffer.read(MAX_PAYLOAD_BYTES + 1)
             if len(raw) > MAX_PAYLOAD_BYTES:
                 raise UsageError(f"SessionStart payload over {MAX_PAYLOAD_BYTES} bytes; ignored")

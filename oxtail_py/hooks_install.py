@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Final
 
 import oxtail_py
-from oxtail_py import __version__, codex_hooks
+from oxtail_py import __version__, codex_hooks, reservation_check
 from oxtail_py import layout as on_disk
 from oxtail_py.client_paths import claude_settings_file
 from oxtail_py.codex_hooks_check import CodexHooksCheck, CodexHooksProblem, check_codex_hooks
@@ -80,6 +80,9 @@ def hook_placeholders(root: Path) -> dict[str, str]:
         "HOOKS": on_disk.HOOKS,
         "ERRORS_LOG": ERRORS_LOG,
         "PID_BOX_PREFIX": on_disk.PID_BOX_PREFIX,
+        "RESERVATIONS": on_disk.RESERVATIONS,
+        "HOLDER_PREFIX": on_disk.HOLDER_PREFIX,
+        "HOLDER_SUFFIX": on_disk.HOLDER_SUFFIX,
     }
     for value in names.values():
         if not _PLAIN_NAME.fullmatch(value):
@@ -100,7 +103,19 @@ def hook_placeholders(root: Path) -> dict[str, str]:
         "SID_FIRST_CHARS": on_disk.SESSION_ID_FIRST_CHARS,
         "SID_CHARS": on_disk.SESSION_ID_CHARS,
         "SID_MAX": str(on_disk.SESSION_ID_MAX),
+        "EDIT_TOOL_PATTERNS": edit_tool_patterns(),
     }
+
+
+def edit_tool_patterns() -> str:
+    """The shell `case` patterns that spot a file-edit tool's payload (both clients, the
+    compact form they send and a spaced one), from reservation_check's tool names."""
+    names = sorted({*reservation_check.CLAUDE_EDIT_TOOLS, *reservation_check.CODEX_EDIT_TOOLS})
+    for name in names:
+        if not re.fullmatch(r"[A-Za-z_]+", name):
+            raise ValueError(f"tool name {name!r} cannot go into a case pattern")
+    return " | ".join(f"*'\"tool_name\":{sep}\"{name}\"'*"
+                      for name in names for sep in ("", " "))
 
 
 def render(template: str, values: Mapping[str, str]) -> str:

@@ -19,6 +19,14 @@
       spawns/<spawn id>.env.json                     its environment, until its runner reads it
       spawns/<spawn id>.exit.json                    the helper's client exited: its status
       spawns/lock/owner.<pid>-<start>                one spawn at a time decides cap and name
+      reservations/<project key>/                    file reservations of one project
+        h.<server pid>-<start>.json                  one holder's reservations (its own file)
+        lock/                                        taken to grant (check, then write)
+        q.<name>.<ns>                                a corrupt holder file, quarantined
+      notes/<project key>.json                       project notes (notes.py)
+      notes/<project key>.lock/                      taken to change them
+
+A project key is the first 32 hex digits of the sha256 of the project root's realpath.
 
 A mailbox key is a client session id, or `pid-<pid>-<start>` for a server that
 does not know its session yet.
@@ -30,6 +38,7 @@ writing files is fsio.py's job (0700/0600, symlinks and FIFOs refused).
 
 from __future__ import annotations
 
+import hashlib
 import re
 import string
 from dataclasses import dataclass
@@ -48,6 +57,10 @@ HOOKS: Final = "hooks"
 WAKE: Final = "wake"
 SPAWNS: Final = "spawns"
 INBOX: Final = "inbox.jsonl"
+RESERVATIONS: Final = "reservations"
+NOTES: Final = "notes"
+HOLDER_PREFIX: Final = "h."  # the hook's fast path globs reservations/*/h.*.json
+HOLDER_SUFFIX: Final = ".json"
 CLAIM_PREFIX: Final = "claim."
 
 # Shapes we accept before using a value in a path. Session ids from the clients
@@ -154,6 +167,35 @@ class MailboxPaths:
         return ProcessIdentity.parse_token(f"{parts[1]}.{parts[2]}")
 
 
+def project_key(project_root: Path) -> str:
+    """A fixed-length directory name for a project (its realpath can be any length)."""
+    return hashlib.sha256(str(project_root).encode("utf-8", "surrogateescape")).hexdigest()[:32]
+
+
+@dataclass(frozen=True, slots=True)
+class ReservationPaths:
+    """The reservations of one project: one file per holder, written only by it."""
+
+    directory: Path
+
+    @property
+    def lock(self) -> Path:
+        return self.directory / "lock"
+
+    def holder(self, server: ProcessIdentity) -> Path:
+        return self.directory / f"{HOLDER_PREFIX}{server.token()}{HOLDER_SUFFIX}"
+
+    @staticmethod
+    def holder_of(name: str) -> ProcessIdentity | None:
+        """The server a holder file is named for, or None for any other name."""
+        if not (name.startswith(HOLDER_PREFIX) and name.endswith(HOLDER_SUFFIX)):
+            return None
+        return ProcessIdentity.parse_token(name[len(HOLDER_PREFIX) : -len(HOLDER_SUFFIX)])
+
+    def quarantine(self, name: str, stamp_ns: int) -> Path:
+        return self.directory / f"q.{name}.{stamp_ns}"
+
+
 @dataclass(frozen=True, slots=True)
 class WakePaths:
     """Wake state of one peer: who woke it last, for which message (debounce)."""
@@ -216,6 +258,23 @@ class Layout:
 
     def spawn_exit(self, spawn_id: str) -> Path:
         return self.spawns_dir / f"{_spawn_id(spawn_id)}.exit.json"
+
+    @property
+    def reservations_dir(self) -> Path:
+        return self.root / RESERVATIONS
+
+    @property
+    def notes_dir(self) -> Path:
+        return self.root / NOTES
+
+    def reservations(self, project_root: Path) -> ReservationPaths:
+        return ReservationPaths(self.reservations_dir / project_key(project_root))
+
+    def notes_file(self, project_root: Path) -> Path:
+        return self.notes_dir / f"{project_key(project_root)}.json"
+
+    def notes_lock(self, project_root: Path) -> Path:
+        return self.notes_dir / f"{project_key(project_root)}.lock"
 
     def session_file(self, pid: int) -> Path:
         return self.sessions_dir / f"{pid}.json"

@@ -18,6 +18,7 @@ WAKE_STRATEGIES: Final = ("auto", "tmux", "off")
 DEFAULT_SPAWN_MAX_DEPTH: Final = 2
 DEFAULT_SPAWN_MAX_LIVE: Final = 8
 DEFAULT_SPAWN_TIMEOUT_MS: Final = 90_000
+RESERVATION_MODES: Final = ("enforce", "advisory", "off")
 
 
 def expand_home(raw: str, home: str) -> Path:
@@ -48,6 +49,9 @@ class Settings:
     ask_max_timeout_ms: int  # OXTAIL_ASK_PEER_MAX_TIMEOUT_MS
     wake_strategy: str  # OXTAIL_WAKE_STRATEGY: auto | tmux | off
     wake_confirm_ms: int | None  # OXTAIL_WAKE_CONFIRM_MS: one proof window (tests)
+    # OXTAIL_RESERVATIONS: enforce (deny edits under another agent's exclusive
+    # reservation) | advisory (warn only) | off (the hooks do not look)
+    reservations_mode: str = "enforce"
     problems: tuple[str, ...] = ()  # values that were ignored, and why
     spawn_max_depth: int = DEFAULT_SPAWN_MAX_DEPTH  # OXTAIL_SPAWN_MAX_DEPTH
     spawn_max_live: int = DEFAULT_SPAWN_MAX_LIVE  # OXTAIL_SPAWN_MAX_LIVE (per project)
@@ -75,6 +79,11 @@ class Settings:
             )
             strategy = "auto"
         confirm = env.get("OXTAIL_WAKE_CONFIRM_MS", "").strip()
+        reservations = env.get("OXTAIL_RESERVATIONS", "").strip().lower() or "enforce"
+        if reservations not in RESERVATION_MODES:
+            problems.append(f"OXTAIL_RESERVATIONS={reservations!r} is not one of "
+                            f"{RESERVATION_MODES}; using enforce")
+            reservations = "enforce"
         return cls(
             home=Path(home),
             root=path_of("AGENTMAIL_HOME", Path(home) / ".agentmail"),
@@ -89,6 +98,7 @@ class Settings:
             ),
             wake_strategy=strategy,
             wake_confirm_ms=int(confirm) if confirm.isdigit() and int(confirm) > 0 else None,
+            reservations_mode=reservations,
             problems=tuple(problems),
             spawn_max_depth=_positive_ms(env, "OXTAIL_SPAWN_MAX_DEPTH", DEFAULT_SPAWN_MAX_DEPTH),
             spawn_max_live=_positive_ms(env, "OXTAIL_SPAWN_MAX_LIVE", DEFAULT_SPAWN_MAX_LIVE),

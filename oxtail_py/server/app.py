@@ -22,7 +22,13 @@ from oxtail_py.hooks_install import codex_problem, hooks_problem
 from oxtail_py.identity import CLAUDE, CODEX
 from oxtail_py.layout import Layout
 from oxtail_py.registry import unregister_on_exit
-from oxtail_py.server import tools_messages, tools_sessions, tools_spawn
+from oxtail_py.server import (
+    tools_messages,
+    tools_notes,
+    tools_reservations,
+    tools_sessions,
+    tools_spawn,
+)
 from oxtail_py.server.plumbing import ToolContext
 from oxtail_py.settings import Settings
 from oxtail_py.watch import MailboxWatcher
@@ -30,7 +36,7 @@ from oxtail_py.watch import MailboxWatcher
 log = logging.getLogger("oxtail_py")
 
 # Every module that defines tools; a new concern adds its module here.
-TOOL_MODULES = (tools_sessions, tools_messages, tools_spawn)
+TOOL_MODULES = (tools_sessions, tools_messages, tools_reservations, tools_notes, tools_spawn)
 
 
 def build_server(agent: Agent, watcher: MailboxWatcher, settings: Settings) -> MCPServer:

@@ -72,6 +72,11 @@ class Probe:
         (self.dir / f"once.{event.value}").write_text(text)
 
 
+# The hooks a shell call fires: all of ours but the reservations' PreToolUse, which
+# matches only apply_patch (tests/e2e/test_reservations_real.py runs that one).
+EVERY_TOOL_HOOKS = tuple(h for h in codex_hooks.OUR_HOOKS if h.matcher is None)
+
+
 def shell(cmd: str) -> ToolCall:
     return ToolCall("exec_command", {"cmd": cmd})
 
@@ -187,7 +192,7 @@ def test_trusted_hooks_run_in_exec_and_untrusted_ones_do_not(
     install(trusted, probe_t)
     result = trusted.run_headless("probe trusted")
     assert result.returncode == 0, result.stderr
-    for hook in codex_hooks.OUR_HOOKS:
+    for hook in EVERY_TOOL_HOOKS:
         assert probe_t.payloads(hook.event), f"{hook.event_name} did not run"
 
 
@@ -232,7 +237,9 @@ def _add_pre_tool_use(agent: CodexAgent, probe: Probe) -> None:
     path = agent.codex_home / "hooks.json"
     data = json.loads(path.read_text())
     command = f"{shlex.quote(str(other))} codex pretooluse"
-    data["hooks"]["PreToolUse"] = [{"hooks": [{"type": "command", "command": command}]}]
+    # after our own PreToolUse group (apply_patch only), which keeps its index and trust
+    data["hooks"].setdefault("PreToolUse", []).append(
+        {"hooks": [{"type": "command", "command": command}]})
     path.write_text(json.dumps(data))
     (entry,) = [e for e in codex_hooks.command_entries(path, data["hooks"])
                 if e.command == command]
@@ -396,7 +403,7 @@ def test_tui_runs_trusted_hooks_without_a_review_dialog(
     agent.prompt("probe tui")
 
     thread = agent.model.turns[-1].session_id
-    for hook in codex_hooks.OUR_HOOKS:
+    for hook in EVERY_TOOL_HOOKS:
         payloads = probe.payloads(hook.event)
         assert payloads, f"{hook.event_name} did not run in the TUI"
         assert {p["session_id"] for p in payloads} == {thread}

@@ -20,7 +20,7 @@ from oxtail_py.hooks_install import (
     render,
     rendered_hook,
 )
-from oxtail_py.layout import Layout, validate_session_id
+from oxtail_py.layout import Layout, ReservationPaths, validate_session_id
 from oxtail_py.mailbox import Mailbox
 from oxtail_py.procs import ProcessIdentity
 from tests.integration.hookkit import SID, context, home, hook, payload, run_hook, send, spy_python
@@ -87,6 +87,7 @@ def test_every_rendered_path_is_the_layout_path(tmp_path: Path) -> None:
         "claim_prefix": shell["claim_prefix"],
         "hooks_dir": str(layout.hooks_dir),
         "errors_log": str(layout.hooks_dir / ERRORS_LOG),
+        "reservations_dir": str(layout.reservations_dir),
     }
     assert str(claim).startswith(shell["claim_prefix"])
     assert Path(shell["claim_prefix"]).parent == box.directory
@@ -128,3 +129,24 @@ def test_the_shell_accepts_exactly_the_session_ids_python_accepts(
     assert (proc.returncode, proc.stdout) == (0, "")
     stamped = [p.name for p in layout.status_dir.iterdir()]
     assert stamped == ([sid] if _python_accepts(sid) else [])
+
+
+def test_the_hooks_holder_glob_finds_the_layout_holder_file_and_nothing_else(
+    layout: Layout, hook: Path, tmp_path: Path
+) -> None:
+    """The fast path starts the helper for an edit tool only while a holder file exists
+    where layout.py puts it; a quarantined file, a lock or a temp file is not one."""
+    script, record = spy_python(tmp_path, hook)
+    edit = payload("PreToolUse", tool_name="Edit", tool_input={"file_path": "/tmp/x"})
+    paths = layout.reservations(tmp_path / "project")
+    paths.directory.mkdir(parents=True)
+    holder = paths.holder(ProcessIdentity(4242, "1700000000.25"))
+    for decoy in (paths.quarantine(holder.name, 1), paths.lock, paths.directory / (
+            f".{holder.name}.1.tmp")):
+        decoy.mkdir() if decoy == paths.lock else decoy.write_text("{}")
+    assert (run_hook(hook, "pretooluse", edit, script=script).returncode, record.exists()) == (
+        0, False)
+    holder.write_text("{}")
+    assert ReservationPaths.holder_of(holder.name) == ProcessIdentity(4242, "1700000000.25")
+    assert run_hook(hook, "pretooluse", edit, script=script).returncode == 0
+    assert record.exists()  # the helper looked (and found the file unusable: no output)

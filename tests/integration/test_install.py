@@ -186,11 +186,14 @@ def test_install_hook_installs_trusted_codex_hooks_idempotently_keeping_others(
     assert hooks["PostToolUse"][0] == CODEX_THIRD_PARTY["hooks"]["PostToolUse"][0]
     script = Path(env["AGENTMAIL_HOME"]) / "hooks" / "oxtail-hook"
     assert hooks["PostToolUse"][1]["hooks"][0]["command"] == f"{script} codex posttooluse"
-    assert set(hooks) == {"SessionStart", "UserPromptSubmit", "PostToolUse", "Stop"}
+    assert set(hooks) == {"SessionStart", "UserPromptSubmit", "PostToolUse", "Stop",
+                          "PreToolUse"}  # PreToolUse: reservations, apply_patch only
+    assert hooks["PreToolUse"] == [{"matcher": "apply_patch", "hooks": [
+        {"type": "command", "command": f"{script} codex pretooluse", "timeout": 5}]}]
     text = (real / "config.toml").read_text()
     assert "# keep this comment" in text
     keys = trusted_hashes(tomlkit.parse(text))
-    assert f"{real}/hooks.json:post_tool_use:1:0" in keys and len(keys) == 4  # not /a.sh
+    assert f"{real}/hooks.json:post_tool_use:1:0" in keys and len(keys) == 5  # not /a.sh
     assert check_codex_hooks(real, str(script)).ok
     backups = sorted(p.name for p in real.iterdir() if "backup" in p.name)
     assert backups  # the first edit of each file kept a copy

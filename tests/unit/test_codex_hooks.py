@@ -294,10 +294,22 @@ def test_fits_counts_utf8_bytes_against_codex_spill_limit() -> None:
     assert not fits(Client.CLAUDE, "a" * 10_001)
 
 
-def test_our_hooks_cover_the_delivery_events() -> None:
-    events = {h.event for h in codex_hooks.OUR_HOOKS}
-    assert events == {HookEvent.SESSION_START, HookEvent.USER_PROMPT_SUBMIT,
-                      HookEvent.POST_TOOL_USE, HookEvent.STOP}
+def test_our_hooks_cover_the_delivery_events_and_the_edit_check() -> None:
+    events = {h.event: h.matcher for h in codex_hooks.OUR_HOOKS}
+    assert events == {HookEvent.SESSION_START: None, HookEvent.USER_PROMPT_SUBMIT: None,
+                      HookEvent.POST_TOOL_USE: None, HookEvent.STOP: None,
+                      # reservations: only Codex's edit tool pays for a PreToolUse hook
+                      HookEvent.PRE_TOOL_USE: "apply_patch"}
+
+
+def test_the_pretooluse_group_has_its_matcher_and_its_hash_covers_it(tmp_path: Path) -> None:
+    groups = codex_hooks.our_groups("/h/oxtail-hook")
+    assert groups["PreToolUse"]["matcher"] == "apply_patch"
+    assert "matcher" not in groups["PostToolUse"]
+    handler = groups["PreToolUse"]["hooks"][0]
+    assert handler["command"] == "/h/oxtail-hook codex pretooluse"
+    assert codex_hooks.trust_hash("PreToolUse", "apply_patch", handler) != (
+        codex_hooks.trust_hash("PreToolUse", None, handler))
 
 
 def test_codex_home_from_env_is_named_resolved_the_default_as_is(tmp_path: Path) -> None:

@@ -48,6 +48,13 @@ class ToolCall:
     name: str
     arguments: Mapping[str, Any] = field(default_factory=dict)
     mcp_server: str | None = None
+    # Codex only: a FREEFORM tool (`apply_patch` of models whose metadata says
+    # apply_patch_tool_type "freeform") takes raw text, sent as a `custom_tool_call`.
+    freeform_input: str | None = None
+
+    @classmethod
+    def freeform(cls, name: str, text: str) -> ToolCall:
+        return cls(name=name, freeform_input=text)
 
     @classmethod
     def mcp(cls, server: str, tool: str, arguments: Mapping[str, Any] | None = None) -> ToolCall:

@@ -173,6 +173,15 @@ class ResponsesModel(ModelServer[ResponsesRequest]):
                 "role": "assistant",
                 "content": [{"type": "output_text", "text": block.text, "annotations": []}],
             }
+        if block.freeform_input is not None:
+            return {
+                "type": "custom_tool_call",
+                "id": self.next_id("ctc_"),
+                "call_id": self.next_id("call_scripted_"),
+                "name": block.name,
+                "input": block.freeform_input,
+                "status": "completed",
+            }
         item: dict[str, Any] = {
             "type": "function_call",
             "id": self.next_id("fc_"),
@@ -244,6 +253,15 @@ def _stream_message(sse: SseWriter, index: int, item: dict[str, Any]) -> None:
 
 def _stream_call(sse: SseWriter, index: int, item: dict[str, Any]) -> None:
     ids = {"item_id": item["id"], "output_index": index}
+    if item["type"] == "custom_tool_call":
+        for kind, payload in (
+            ("response.output_item.added", {"item": {**item, "input": ""}}),
+            ("response.custom_tool_call_input.delta", {**ids, "delta": item["input"]}),
+            ("response.custom_tool_call_input.done", {**ids, "input": item["input"]}),
+            ("response.output_item.done", {"item": item}),
+        ):
+            sse.event(kind, {"type": kind, "output_index": index, **payload})
+        return
     opening = {**item, "status": "in_progress", "arguments": ""}
     sse.event(
         "response.output_item.added",

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import tomlkit
 
-from oxtail_py.codex_hooks import command_entries
+from oxtail_py.codex_hooks import OUR_HOOKS, command_entries
 from oxtail_py.codex_hooks_check import CodexHooksProblem, check_codex_hooks
 from oxtail_py.layout import Layout
 from oxtail_py.mailbox import Mailbox
@@ -138,6 +138,6 @@ def test_a_symlinked_config_toml_is_named_by_its_link_in_codex_trust_keys(
     listed, warnings = list_hooks(agent)
     assert warnings == []
     ours = [h for h in listed if "oxtail-hook" in h.command]
-    assert len(ours) == 4 and all(h.key.startswith(f"{config}:") for h in ours)
+    assert len(ours) == len(OUR_HOOKS) and all(h.key.startswith(f"{config}:") for h in ours)
     assert {h.trust_status for h in ours} == {"trusted"}
     assert check_codex_hooks(agent.codex_home, _hook_command(agent)).ok

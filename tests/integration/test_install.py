@@ -262,7 +262,7 @@ def test_setup_puts_codex_hooks_in_config_toml_when_the_user_keeps_theirs_there(
     doc = tomlkit.parse(text)
     assert doc["mcp_servers"]["oxtail"]["required"] is True  # type: ignore[index]
     keys = trusted_hashes(doc)
-    assert len(keys) == 4 and all(k.startswith(f"{real}/config.toml:") for k in keys)
+    assert len(keys) == 5 and all(k.startswith(f"{real}/config.toml:") for k in keys)
     assert f"{real}/config.toml:stop:1:0" in keys  # ours after theirs; theirs untrusted
     script = Path(env["AGENTMAIL_HOME"]) / "hooks" / "oxtail-hook"
     assert check_codex_hooks(real, str(script)).ok

@@ -276,18 +276,14 @@ def test_a_hooks_json_without_hooks_is_left_byte_for_byte(tmp_path: Path) -> Non
 
 
 @pytest.mark.parametrize("where", ["hooks.json", "config.toml"])
-def test_one_more_entry_in_our_hooks_is_installed_trusted_and_checked(
-    tmp_path: Path, where: str, monkeypatch: pytest.MonkeyPatch
+def test_the_apply_patch_pretooluse_entry_is_installed_trusted_and_checked(
+    tmp_path: Path, where: str
 ) -> None:
-    """The installer is data-driven: a PreToolUse entry with a matcher (as the reservation
-    work adds for apply_patch) is one more OurHook, and install, trust (its hash covers
-    the matcher), the check and uninstall follow with no other change."""
+    """The installer is data-driven: the reservations' PreToolUse entry with a matcher
+    (apply_patch) is one more OurHook, and install, trust (its hash covers the matcher),
+    the check and uninstall follow with no other change."""
     from oxtail_py import codex_hooks
-    from oxtail_py.hook_entries import OurHook
-    from oxtail_py.hook_output import HookEvent
 
-    extra = OurHook(HookEvent.PRE_TOOL_USE, 5, "apply_patch")
-    monkeypatch.setattr(codex_hooks, "OUR_HOOKS", (*codex_hooks.OUR_HOOKS, extra))
     if where == "config.toml":
         (tmp_path / "config.toml").write_text(USER_CONFIG)
 
@@ -299,7 +295,7 @@ def test_one_more_entry_in_our_hooks_is_installed_trusted_and_checked(
     assert pre.key == f"{source}:pre_tool_use:0:0"
     assert pre.current_hash == codex_hooks.trust_hash(
         "PreToolUse", "apply_patch", {"command": f"{HOOK} codex pretooluse", "timeout": 5})
-    assert len(trusted) == len(OUR_HOOKS) + 1
+    assert len(trusted) == len(OUR_HOOKS)
     assert check_codex_hooks(tmp_path, HOOK).ok
     uninstall(tmp_path)
     assert not check_codex_hooks(tmp_path, HOOK).ok

@@ -304,9 +304,10 @@ def test_our_hooks_cover_the_delivery_events_and_the_edit_check() -> None:
 
 def test_the_pretooluse_group_has_its_matcher_and_its_hash_covers_it(tmp_path: Path) -> None:
     groups = codex_hooks.our_groups("/h/oxtail-hook")
-    assert groups["PreToolUse"]["matcher"] == "apply_patch"
-    assert "matcher" not in groups["PostToolUse"]
-    handler = groups["PreToolUse"]["hooks"][0]
+    (pre,), (post,) = groups["PreToolUse"], groups["PostToolUse"]
+    assert pre["matcher"] == "apply_patch"
+    assert "matcher" not in post
+    handler = pre["hooks"][0]
     assert handler["command"] == "/h/oxtail-hook codex pretooluse"
     assert codex_hooks.trust_hash("PreToolUse", "apply_patch", handler) != (
         codex_hooks.trust_hash("PreToolUse", None, handler))

@@ -29,12 +29,29 @@ from oxtail_py.layout import Layout
 from oxtail_py.messages import Message
 from oxtail_py.receipts import Via
 
-__all__ = ["Via", "after", "before", "check_delegation", "sent"]
+__all__ = ["Via", "after", "before", "check_delegation", "prune", "sent"]
 
 if TYPE_CHECKING:  # the hook imports this module: discovery (tmux, psutil) stays out
     from oxtail_py.discovery import Row
 
 log = logging.getLogger(__name__)
+
+
+def prune(layout: Layout, *, max_age_s: float = ledger.RETENTION_S, force: bool = False) -> int:
+    """Receipts, ledger records and completed work older than `max_age_s` go; open work
+    never does. Time-gated (hourly per process) unless `force`."""
+    now = time.time()
+    if not force and not ledger.due(layout, now):
+        return 0
+    try:
+        return (
+            ledger.prune(layout, max_age_s=max_age_s, now=now)
+            + receipts.prune(layout, max_age_s=max_age_s)
+            + obligations.prune(layout, max_age_s=max_age_s, now=now)
+        )
+    except (OSError, OxtailError) as exc:
+        log.warning("pruning receipts and ledgers failed: %s", exc)
+        return 0
 
 
 def check_delegation(sender_session_id: str | None, row: Row) -> None:

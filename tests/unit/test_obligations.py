@@ -51,8 +51,11 @@ def test_hand_over_creates_one_obligation_and_the_received_record(layout: Layout
 def test_a_second_completion_loses(layout: Layout) -> None:
     msg = _delegate(layout)
     first = Done("1" * 16, "result", "t", OWNER)
-    assert obligations.mark_done(layout, msg.id, first) is True
-    assert obligations.mark_done(layout, msg.id, Done("2" * 16, "other", "t", OWNER)) is False
+    assert layout.owed_marker(OWNER, msg.id).exists()
+    assert obligations.mark_done(layout, msg.id, first, OWNER) is True
+    assert not layout.owed_marker(OWNER, msg.id).exists()
+    second = Done("2" * 16, "other", "t", OWNER)
+    assert obligations.mark_done(layout, msg.id, second, OWNER) is False
     status = obligations.work_status(layout, msg.id)
     assert status is not None and status.state == WorkState.DONE
     assert status.done is not None and status.done.result_message_id == "1" * 16
@@ -64,7 +67,7 @@ def test_a_second_completion_loses(layout: Layout) -> None:
 
 def test_prune_drops_old_records_but_never_open_work(layout: Layout) -> None:
     open_msg, done_msg = _delegate(layout, "open"), _delegate(layout, "done")
-    obligations.mark_done(layout, done_msg.id, Done("3" * 16, "r", "t", OWNER))
+    obligations.mark_done(layout, done_msg.id, Done("3" * 16, "r", "t", OWNER), OWNER)
     receipts.handed_over(layout, OWNER, [open_msg, done_msg], "hook", "stop")
     old = time.time() - ledger.RETENTION_S - 60
     for path in [

@@ -427,6 +427,7 @@ class Agent:
                 self._open_asks[msg.id] = pending
             try:
                 self._mailbox(row.mailbox_key).enqueue(msg)
+                handover.sent(self.layout, self.primary_key(), msg, row, str(self.project_root))
                 yield pending
             finally:
                 with self._guard:

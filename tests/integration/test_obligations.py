@@ -177,6 +177,9 @@ async def test_reply_to_message_answers_a_waiting_ask_and_a_plain_note(
             assert replied["answered_waiting_ask"] is True
         assert asked["status"] == "answered" and asked["reply"]["body"] == "8080"
         assert asked["reply"]["reply_to"] == asked["request_id"]
+        asked_status = ok(await a.call_tool("message_status", {"message_id": asked["request_id"]}))
+        assert asked_status["status"] == "delivered"
+        assert asked_status["delivered_via"] == "read_my_messages"
         # The ask's reply was handed over by ask_peer: beta's message_status says so.
         status = ok(await b.call_tool("message_status", {"message_id": replied["message_id"]}))
         assert status["status"] == "delivered" and status["delivered_via"] == "ask_peer"

@@ -248,19 +248,31 @@ def list_for_project(layout: Layout, project_root: str) -> list[WorkStatus]:
 
 
 def count_open_for(layout: Layout, session_id: str) -> int:
-    """How much work `session_id` owes; cheap enough for a hook (one listing + reads).
-    Drops the owed markers of work that is no longer open (a kill after mark_done)."""
-    owed = {s.obligation.message_id for s in open_for(layout, [session_id])}
+    """How much work `session_id` owes, for a hook: its markers, each checked against the
+    records (so the cost follows what it owes, not all work on record). Drops the markers
+    of work no longer open (a kill after mark_done). A marker is (re)made by every
+    `create`, the recipient's before each hand-over among them, so none is missing."""
     directory = layout.owed_dir(session_id)
-    if is_private_dir(directory):
-        try:
-            names = os.listdir(directory)
-        except OSError:
-            names = []
-        for name in names:
-            if MESSAGE_ID_RE.fullmatch(name) and name not in owed:
-                (directory / name).unlink(missing_ok=True)
-    return len(owed)
+    if not is_private_dir(directory):
+        return 0
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return 0
+    count = 0
+    for name in names[:MAX_LISTED]:
+        if not MESSAGE_ID_RE.fullmatch(name):
+            continue
+        status = work_status(layout, name)
+        if (
+            status is not None
+            and status.state != WorkState.DONE
+            and status.obligation.owner_session_id == session_id
+        ):
+            count += 1
+        else:
+            (directory / name).unlink(missing_ok=True)
+    return count
 
 
 # -- the owner's transitions ----------------------------------------------------------

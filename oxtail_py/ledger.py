@@ -26,7 +26,7 @@ from typing import Any, Final
 
 from oxtail_py.errors import OxtailError
 from oxtail_py.fsio import ensure_tree, is_private_dir, load_json, write_once_json
-from oxtail_py.layout import MESSAGE_ID_RE, SESSION_ID_RE, Layout
+from oxtail_py.layout import MESSAGE_ID_RE, SESSION_ID_RE, Layout, validate_mailbox_key
 from oxtail_py.messages import Message
 
 # A week: long enough for a human to come back to a delegated task and ask what became
@@ -74,13 +74,43 @@ def _load(path: Path, cls: type[Any]) -> Any | None:
         return None
     if not isinstance(data, dict):
         return None
+    values: dict[str, Any] = {}
+    for name, spec in cls.__dataclass_fields__.items():
+        if name not in data:
+            continue
+        value = data[name]
+        # Each value must have its field's type: a planted record must not break a reader
+        # (a string where a time belongs) or name a path (to_key is checked below).
+        if not isinstance(value, _TYPES[str(spec.type)]) or (
+            isinstance(value, bool) and str(spec.type) == "float"
+        ):
+            return None
+        values[name] = value
     try:
-        record = cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
-    except TypeError:
+        record = cls(**values)
+    except TypeError:  # a field missing
         return None
     if not MESSAGE_ID_RE.fullmatch(str(record.message_id)):
         return None
+    if isinstance(record, SentRecord) and not _is_mailbox_key(record.to_key):
+        return None
     return record
+
+
+_TYPES: Final[dict[str, tuple[type, ...]]] = {
+    "str": (str,),
+    "str | None": (str, type(None)),
+    "float": (int, float),
+    "bool": (bool,),
+}
+
+
+def _is_mailbox_key(key: str) -> bool:
+    try:
+        validate_mailbox_key(key)
+    except OxtailError:
+        return False
+    return True
 
 
 def record_sent(layout: Layout, sender_key: str, record: SentRecord) -> None:

@@ -3,6 +3,7 @@ pending, delivered, unknown."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import time
 
@@ -72,3 +73,14 @@ def test_neither_receipt_nor_mail_is_unknown(layout: Layout) -> None:
     msg = _sent(layout)
     Mailbox.open(layout, PEER).drain().commit()  # taken by a reader that wrote no receipt
     assert message_status(layout, [ME], msg.id).status == "unknown"
+
+
+def test_a_planted_sent_record_with_wrong_types_is_not_used(layout: Layout) -> None:
+    msg = _sent(layout)
+    path = layout.ledger_record(layout.sent_dir(ME), msg.id)
+    path.unlink()
+    planted = {"message_id": msg.id, "to_key": "../../x", "to_session_id": None,
+               "to_name": "p", "sent_at": "t", "at_epoch": "yesterday"}
+    path.write_text(json.dumps(planted))
+    with pytest.raises(UnknownMessageError):
+        message_status(layout, [ME], msg.id)

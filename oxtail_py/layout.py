@@ -19,6 +19,7 @@
       ledger/<session key>/received/<message id>.json  what it was handed (reply_to_message)
       receipts/<message id>.json                     write-once: how and when it was handed over
       receipts/<message id>.wake.json                the wakes tried for it, and their outcome
+      receipts/pruned                                mtime: the last pruning (hourly at most)
       obligations/<message id>.json                  write-once: delegated work (action_required)
       obligations/<message id>.blocked.json          the owner's latest block_work reason
       obligations/<message id>.done.json             write-once: complete_work's result
@@ -252,6 +253,11 @@ class Layout:
 
     def receipt_file(self, message_id: str) -> Path:
         return self.receipts_dir / f"{validate_message_id_shape(message_id)}.json"
+
+    @property
+    def prune_stamp(self) -> Path:
+        """Its mtime: when receipts and ledgers were last pruned (by any process)."""
+        return self.receipts_dir / "pruned"
 
     def wake_outcome_file(self, message_id: str) -> Path:
         return self.receipts_dir / f"{validate_message_id_shape(message_id)}.wake.json"

@@ -78,6 +78,16 @@ def test_prune_drops_old_records_but_never_open_work(layout: Layout) -> None:
         os.utime(path, (old, old))
     removed = handover.prune(layout, force=True)
     assert removed == 2 + 2 + 1  # two receipts, two received records, one done obligation
+    # Any hand-over prunes when the hourly stamp is due (a hook's process included).
+    assert ledger.due(layout, time.time()) is True and ledger.due(layout, time.time()) is False
+    os.utime(layout.prune_stamp, (old, old))
+    stale = Message.create("old news", from_session_id=REQ)
+    receipts.handed_over(layout, OWNER, [stale], "hook")
+    os.utime(layout.receipt_file(stale.id), (old, old))
+    handover.after(layout, OWNER, [], "hook")  # nothing handed over: no pruning either
+    assert layout.receipt_file(stale.id).exists()
+    handover.after(layout, OWNER, [open_msg], "hook")
+    assert not layout.receipt_file(stale.id).exists() and layout.prune_stamp.exists()
     assert obligations.work_status(layout, done_msg.id) is None
     still = obligations.work_status(layout, open_msg.id)
     assert still is not None and still.state == WorkState.OPEN

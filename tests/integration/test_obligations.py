@@ -305,3 +305,27 @@ def test_receipts_are_write_once_and_files_private(tmp_path: Path) -> None:
     assert got is not None and got.via == "hook" and got.event == "stop"
     mode = layout.receipt_file(msg.id).stat().st_mode & 0o777
     assert mode == 0o600 and (layout.receipts_dir.stat().st_mode & 0o777) == 0o700
+
+
+async def test_work_survives_a_restart_of_its_owner(
+    tmux_server: PrivateTmux, server_env: dict[str, str], project: Path
+) -> None:
+    alpha = _agent(tmux_server, server_env, "alpha", project, SID_A)
+    beta = _agent(tmux_server, server_env, "beta", project, SID_B)
+    async with alpha.client() as a:
+        async with beta.client() as b:
+            mid = ok(await a.call_tool("send_message", {
+                "target": "beta", "body": "port the tests", "action_required": True,
+            }))["message_id"]
+            assert (await _read(b))["open_work"] == 1
+        # Beta's server is gone (its client closed); a new server of the same session.
+        again = _agent(tmux_server, server_env, "beta2", project, SID_B)
+        async with again.client() as b2:
+            owed = ok(await b2.call_tool("my_open_work", {}))
+            assert [w["message_id"] for w in owed["work"]] == [mid]
+            ok(await b2.call_tool("complete_work", {"message_id": mid, "body": "ported",
+                                                    "wake": "off"}))
+        result = (await _read(a))["messages"][0]
+        assert (result["body"], result["reply_to"]) == ("ported", mid)
+        status = ok(await a.call_tool("message_status", {"message_id": mid}))
+        assert status["work"]["state"] == "done"

@@ -231,7 +231,9 @@ async def test_offline_recipient_keeps_its_mail_until_the_session_comes_back(
         assert status["status"] == "delivered" and status["delivered_to_session_id"] == SID_B
 
 
-def _hook(server_env: dict[str, str], event: str, sid: str) -> subprocess.CompletedProcess[str]:
+def _hook(
+    server_env: dict[str, str], event: str, sid: str, client: str = "claude"
+) -> subprocess.CompletedProcess[str]:
     """The installed hook, run as Claude Code runs it (JSON on stdin, event argument)."""
     from oxtail_py.hooks_install import install
     from oxtail_py.settings import Settings
@@ -241,7 +243,7 @@ def _hook(server_env: dict[str, str], event: str, sid: str) -> subprocess.Comple
     if not hook.exists():
         install(Settings.from_env(env))
     payload = json.dumps({"session_id": sid, "hook_event_name": event}, separators=(",", ":"))
-    proc = subprocess.run([str(hook), event], input=payload, capture_output=True, text=True,
+    proc = subprocess.run([str(hook), client, event], input=payload, capture_output=True, text=True,
                           env=env, timeout=30, check=False)
     assert proc.returncode == 0, proc.stderr
     return proc
@@ -271,6 +273,10 @@ async def test_hook_hand_over_writes_the_ledger_and_receipt_and_counts_open_work
         assert _hook(server_env, "pretooluse", SID_B).stdout == ""
         notice = _context(_hook(server_env, "userpromptsubmit", SID_B))
         assert notice.startswith("oxtail: you have 1 open work item delegated to you")
+        # Codex takes only the keys it knows: the same notice, in exactly its shape.
+        codex = json.loads(_hook(server_env, "userpromptsubmit", SID_B, "codex").stdout)
+        assert codex == {"hookSpecificOutput": {"hookEventName": "UserPromptSubmit",
+                                                "additionalContext": notice}}
 
         # Handed over by the hook, it can be answered by id and completed.
         ok(await b.call_tool("reply_to_message", {"message_id": mid, "body": "on it"}))

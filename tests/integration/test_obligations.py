@@ -4,6 +4,7 @@ driven by the real MCP client; the hook path through the real rendered hook."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -335,3 +336,22 @@ async def test_work_survives_a_restart_of_its_owner(
         assert (result["body"], result["reply_to"]) == ("ported", mid)
         status = ok(await a.call_tool("message_status", {"message_id": mid}))
         assert status["work"]["state"] == "done"
+
+
+def test_a_planted_owed_marker_or_linked_owed_dir_never_hangs_or_misleads_the_hook(
+    server_env: dict[str, str], tmp_path: Path
+) -> None:
+    layout = Layout(Path(server_env["AGENTMAIL_HOME"]))
+    owed = layout.owed_dir(SID_B)
+    owed.mkdir(parents=True, mode=0o700)
+    os.mkfifo(owed / ("ab" * 8))  # a FIFO named like a marker, no record behind it
+    proc = _hook(server_env, "userpromptsubmit", SID_B)
+    assert proc.stdout == ""  # no record: no claim of owed work
+    assert not (owed / ("ab" * 8)).exists()  # and the stale marker is gone
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / ("cd" * 8)).touch()
+    owed.rmdir()
+    owed.symlink_to(elsewhere)  # a link where our directory belongs is never followed
+    assert _hook(server_env, "userpromptsubmit", SID_B).stdout == ""
+    assert (elsewhere / ("cd" * 8)).exists()

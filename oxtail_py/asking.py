@@ -179,6 +179,7 @@ async def ask_peer(
         if failure is not None:
             raise failure
         if waited.delivery is not None:
+            agent.handed_over(waited.delivery.messages, "ask_peer")
             waited.delivery.commit()
     reply = waited.delivery.messages[0] if waited.delivery else None
     if reply is not None:

@@ -45,16 +45,22 @@ def deliver(
     """Drain the session's inbox into `client`'s hook output for `event`; None if no mail."""
     # Here, not at the top: the reservation check (an edit tool) starts this module too
     # and needs neither.
-    from oxtail_py.framing import encoded_size, render_delivery
+    from oxtail_py import handover, obligations
+    from oxtail_py.framing import (
+        OPEN_WORK_RESERVE_BYTES,
+        encoded_size,
+        render_delivery,
+        with_open_work,
+    )
     from oxtail_py.mailbox import Mailbox
 
     # A short lock wait: the hook's own timeout is a few seconds, and mail that
     # cannot be taken now simply waits for the next path.
     box = Mailbox.open(layout, session_id, lock_timeout=HOOK_LOCK_TIMEOUT_S)
     delivery = box.drain()
-    if not delivery.messages:
-        return None
     hook_event, for_client = HookEvent(event), Client(client)
+    if not delivery.messages:
+        return _owed_notice(layout, session_id, hook_event, for_client)
     envelope = len(render_output(hook_output(for_client, hook_event, "")).encode()) + 1
     budget = CONTEXT_BUDGET_BYTES - (envelope - encoded_size(""))
     # encoded_size counts the JSON-escaped UTF-8 bytes, never fewer than the text's
@@ -62,8 +68,18 @@ def deliver(
     limit = CONTEXT_LIMIT_BYTES[for_client]  # Codex: CODEX_SPILL_BYTES
     if limit is not None:
         budget = min(budget, limit)
-    rendered = render_delivery(delivery.messages, budget)
-    output = hook_output(for_client, hook_event, rendered.text)
+    # Room for the open-work line, so that it never pushes the text past the limits.
+    rendered = render_delivery(delivery.messages, budget - OPEN_WORK_RESERVE_BYTES)
+    shown = delivery.messages[: rendered.delivered_count]
+    try:
+        # Before the client sees them: reply_to_message and complete_work need the
+        # received-ledger; a failure (full disk) leaves the mail waiting.
+        handover.before(layout, session_id, shown)
+        open_work = obligations.count_open_for(layout, session_id)
+    except BaseException:
+        delivery.abort()
+        raise
+    output = hook_output(for_client, hook_event, with_open_work(rendered.text, open_work))
     try:
         # Bytes, not text: the hook's locale must not decide whether non-ASCII prints.
         sys.stdout.buffer.write((render_output(output) + "\n").encode("utf-8"))
@@ -72,9 +88,28 @@ def deliver(
         delivery.abort()  # nobody got it: it waits for the next path
         raise
     if rendered.delivered_count:
+        handover.after(layout, session_id, shown, "hook", event)
         delivery.commit_first(rendered.delivered_count)
     else:
         delivery.abort()  # only a notice was shown: read_my_messages returns it whole
+    return dict(output)
+
+
+def _owed_notice(
+    layout: Layout, session_id: str, event: HookEvent, client: Client
+) -> dict[str, Any] | None:
+    """No mail, but work owed: at the start of a turn, say how much (our text only)."""
+    if event != HookEvent.USER_PROMPT_SUBMIT:
+        return None
+    from oxtail_py import obligations
+    from oxtail_py.framing import open_work_notice
+
+    count = obligations.count_open_for(layout, session_id)
+    if not count:
+        return None
+    output = hook_output(client, event, open_work_notice(count))
+    sys.stdout.buffer.write((render_output(output) + "\n").encode("utf-8"))
+    sys.stdout.flush()
     return dict(output)
 
 

@@ -83,6 +83,8 @@ def hook_placeholders(root: Path) -> dict[str, str]:
         "RESERVATIONS": on_disk.RESERVATIONS,
         "HOLDER_PREFIX": on_disk.HOLDER_PREFIX,
         "HOLDER_SUFFIX": on_disk.HOLDER_SUFFIX,
+        "OBLIGATIONS": on_disk.OBLIGATIONS,
+        "OWED": on_disk.OWED,
     }
     for value in names.values():
         if not _PLAIN_NAME.fullmatch(value):

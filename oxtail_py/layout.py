@@ -25,6 +25,15 @@
         q.<name>.<ns>                                a corrupt holder file, quarantined
       notes/<project key>.json                       project notes (notes.py)
       notes/<project key>.lock/                      taken to change them
+      ledger/<session key>/sent/<message id>.json   what this agent sent (message_status)
+      ledger/<session key>/received/<message id>.json  what it was handed (reply_to_message)
+      receipts/<message id>.json                     write-once: how and when it was handed over
+      receipts/<message id>.wake.json                the wakes tried for it, and their outcome
+      receipts/pruned                                mtime: the last pruning (hourly at most)
+      obligations/<message id>.json                  write-once: delegated work (action_required)
+      obligations/<message id>.blocked.json          the owner's latest block_work reason
+      obligations/<message id>.done.json             write-once: complete_work's result
+      obligations/owed/<session id>/<message id>     marker: open work that session owes (hook hint)
 
 A project key is the first 32 hex digits of the sha256 of the project root's realpath.
 
@@ -56,6 +65,10 @@ DROPS: Final = "drops"
 HOOKS: Final = "hooks"
 WAKE: Final = "wake"
 SPAWNS: Final = "spawns"
+LEDGER: Final = "ledger"
+RECEIPTS: Final = "receipts"
+OBLIGATIONS: Final = "obligations"
+OWED: Final = "owed"
 INBOX: Final = "inbox.jsonl"
 RESERVATIONS: Final = "reservations"
 NOTES: Final = "notes"
@@ -78,6 +91,8 @@ SESSION_ID_RE: Final = re.compile(
 # the value of OXTAIL_SPAWN_ID in the spawned client's environment.
 SPAWN_ID_RE: Final = re.compile(r"[0-9a-f]{32}")
 PID_BOX_PREFIX: Final = "pid-"
+MESSAGE_ID_RE: Final = re.compile(r"[0-9a-f]{16}")
+OBLIGATION_PARTS: Final = ("", "blocked", "done")
 _PID_BOX_RE: Final = re.compile(r"pid-[0-9]+-[0-9]+\.[0-9]{2}")
 
 
@@ -100,6 +115,13 @@ def _spawn_id(spawn_id: str) -> str:
     if not SPAWN_ID_RE.fullmatch(spawn_id):
         raise InvalidSessionIdError(f"invalid spawn id {spawn_id!r}: expected 32 hex digits")
     return spawn_id
+
+
+def validate_message_id_shape(message_id: str) -> str:
+    """A message id (16 lowercase hex) before it names a file; messages.py says why to a user."""
+    if not MESSAGE_ID_RE.fullmatch(message_id):
+        raise ValueError(f"not a message id: {message_id!r}")
+    return message_id
 
 
 def is_pid_box_key(key: str) -> bool:
@@ -294,3 +316,53 @@ class Layout:
 
     def claim_drop_file(self, server: ProcessIdentity) -> Path:
         return self.drops_dir / f"server-{server.token()}.json"
+
+    # -- obligations and receipts (ledger.py, receipts.py, obligations.py) ----------
+
+    @property
+    def ledger_dir(self) -> Path:
+        return self.root / LEDGER
+
+    @property
+    def receipts_dir(self) -> Path:
+        return self.root / RECEIPTS
+
+    @property
+    def obligations_dir(self) -> Path:
+        return self.root / OBLIGATIONS
+
+    def sent_dir(self, key: str) -> Path:
+        """What the agent whose mailbox key is `key` sent (one file per message id)."""
+        return self.ledger_dir / validate_mailbox_key(key) / "sent"
+
+    def received_dir(self, key: str) -> Path:
+        """What the agent whose mailbox key is `key` was handed (one file per message id)."""
+        return self.ledger_dir / validate_mailbox_key(key) / "received"
+
+    def ledger_record(self, directory: Path, message_id: str) -> Path:
+        return directory / f"{validate_message_id_shape(message_id)}.json"
+
+    def receipt_file(self, message_id: str) -> Path:
+        return self.receipts_dir / f"{validate_message_id_shape(message_id)}.json"
+
+    @property
+    def prune_stamp(self) -> Path:
+        """Its mtime: when receipts and ledgers were last pruned (by any process)."""
+        return self.receipts_dir / "pruned"
+
+    def wake_outcome_file(self, message_id: str) -> Path:
+        return self.receipts_dir / f"{validate_message_id_shape(message_id)}.wake.json"
+
+    def owed_dir(self, session_id: str) -> Path:
+        """Markers of the work `session_id` owes: the shell hook's cheap hint."""
+        return self.obligations_dir / OWED / validate_session_id(session_id)
+
+    def owed_marker(self, session_id: str, message_id: str) -> Path:
+        return self.owed_dir(session_id) / validate_message_id_shape(message_id)
+
+    def obligation_file(self, message_id: str, part: str = "") -> Path:
+        """`part` is "" (the record), "blocked" or "done"."""
+        if part not in OBLIGATION_PARTS:
+            raise ValueError(f"unknown obligation part {part!r}")
+        suffix = f".{part}.json" if part else ".json"
+        return self.obligations_dir / f"{validate_message_id_shape(message_id)}{suffix}"

@@ -52,13 +52,18 @@ from tests.integration.harness import (
 
 
 @pytest.fixture
-def settings(tmp_path: Path, tmux_server: PrivateTmux) -> Iterator[Settings]:
+def settings(
+    tmp_path: Path, tmux_server: PrivateTmux, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Settings]:
     env = {"HOME": str(tmp_path / "home"), "AGENTMAIL_HOME": str(tmp_path / "agentmail"),
            "OXTAIL_TMUX_SOCKET": str(tmux_server.socket)}
     settings = Settings.from_env(env)
+    # Restored after the test (monkeypatch): a configured target left behind would make
+    # every later in-process tmux call of the session ignore its own OXTAIL_TMUX_SOCKET.
+    monkeypatch.setattr(tmux._Target, "configured", tmux._Target.configured)
+    monkeypatch.setattr(tmux._Target, "socket", tmux._Target.socket)
     tmux.configure(settings)
     yield settings
-    tmux.configure(Settings.from_env())
 
 
 @pytest.fixture

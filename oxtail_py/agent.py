@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from oxtail_py import pidbox, tmux, transcripts
+from oxtail_py import asks_ledger, pidbox, tmux, transcripts
 from oxtail_py.delivery import InboxRead
 from oxtail_py.discovery import Listing, Row, TargetError, list_project, resolve
 from oxtail_py.fsio import ensure_private_dir, ensure_tree
@@ -106,6 +106,15 @@ class Agent:
     @property
     def identity(self) -> Resolution:
         return self.resolver.state
+
+    @property
+    def mailbox_key(self) -> str:
+        """Where mail for this agent goes now: its session id, or its pid box."""
+        return self.identity.session_id or pid_box_key(self.me)
+
+    def mailbox_keys(self) -> list[str]:
+        """Every key of ours: the pid box, ids we had before, the session id."""
+        return [box.paths.directory.name for box in self.my_mailboxes()]
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -350,9 +359,16 @@ class Agent:
 
     @contextmanager
     def ask(
-        self, target: str, body: str, *, project_root: str | None = None
+        self,
+        target: str,
+        body: str,
+        *,
+        project_root: str | None = None,
+        before_send: Callable[[PendingAsk], None] = lambda _pending: None,
     ) -> Iterator[PendingAsk]:
-        """Send a request and hold our inboxes so that no other reader takes its reply."""
+        """Send a request and hold our inboxes so that no other reader takes its reply.
+        `before_send` runs once the request is made and before it goes out; if it raises
+        (the asks ledger refusing a cycle), nothing is sent."""
         row = self._resolve_peer(target, project_root)
         if not row.client_session_id:
             raise TargetError(
@@ -375,6 +391,7 @@ class Agent:
                     pending._stack.enter_context(box.awaiting_reply(msg.id))
                 self._open_asks[msg.id] = pending
             try:
+                before_send(pending)
                 self._mailbox(row.mailbox_key).enqueue(msg)
                 yield pending
             finally:
@@ -405,6 +422,10 @@ class Agent:
             reply_to=reply_to,
             watch=watch,
         )
+
+    def late_replies(self, messages: list[Message]) -> asks_ledger.LateReplies:
+        """Which of `messages` answer asks of ours that timed out (asks_ledger)."""
+        return asks_ledger.late_replies(self.layout, self.mailbox_keys(), messages)
 
     def take_reply(self, pending: PendingAsk) -> Delivery | None:
         # Our boxes now, not when the ask began: the session id may be learned meanwhile.

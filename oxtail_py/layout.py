@@ -14,6 +14,9 @@
       wake/<mailbox key>/                            waking a peer: last.json (debounce), lock/
       drops/<client pid>.json                        SessionStart drop: identity for the server
       drops/server-<pid>-<start>.json                `oxtail-py claim` for one running server
+      asks/<asker mailbox key>/<request id>.json     asks ledger: one per ask_peer (asks_ledger)
+      asks/lock/                                     held while a new ask is checked for a cycle
+      heal/<mailbox key>/<message id>.json           self-healing wakes for one message (selfheal)
       hooks/                                         installed hook scripts
 
 A mailbox key is a client session id, or `pid-<pid>-<start>` for a server that
@@ -42,6 +45,8 @@ STATUS: Final = "status"
 DROPS: Final = "drops"
 HOOKS: Final = "hooks"
 WAKE: Final = "wake"
+ASKS: Final = "asks"
+HEAL: Final = "heal"
 INBOX: Final = "inbox.jsonl"
 CLAIM_PREFIX: Final = "claim."
 
@@ -56,6 +61,8 @@ SESSION_ID_RE: Final = re.compile(
     f"[{re.escape(SESSION_ID_FIRST_CHARS)}]"
     f"[{re.escape(SESSION_ID_CHARS)}]{{0,{SESSION_ID_MAX - 1}}}"
 )
+# A message id: 16 lowercase hex digits (messages.py makes them; ledgers name files by them).
+MESSAGE_ID_RE: Final = re.compile(r"[0-9a-f]{16}")
 PID_BOX_PREFIX: Final = "pid-"
 _PID_BOX_RE: Final = re.compile(r"pid-[0-9]+-[0-9]+\.[0-9]{2}")
 
@@ -73,6 +80,13 @@ def validate_mailbox_key(key: str) -> str:
     if not (_PID_BOX_RE.fullmatch(key) or SESSION_ID_RE.fullmatch(key)):
         raise InvalidSessionIdError(f"invalid mailbox key {key!r}")
     return key
+
+
+def _message_id(value: str) -> str:
+    """A message id, shape-checked before it names a file (ledgers are keyed by them)."""
+    if not MESSAGE_ID_RE.fullmatch(value):
+        raise InvalidSessionIdError(f"invalid message id {value!r}: expected 16 hex digits")
+    return value
 
 
 def is_pid_box_key(key: str) -> bool:
@@ -194,6 +208,33 @@ class Layout:
     def wake_state(self, key: str) -> WakePaths:
         """The wake state of the peer whose mailbox key is `key`."""
         return WakePaths(self.wake_dir / validate_mailbox_key(key))
+
+    @property
+    def asks_dir(self) -> Path:
+        return self.root / ASKS
+
+    @property
+    def asks_lock(self) -> Path:
+        """Held while a new ask is checked against the wait-for graph and recorded."""
+        return self.asks_dir / "lock"
+
+    def asker_dir(self, asker_key: str) -> Path:
+        """The asks of one asker (its mailbox key: a session id or a pid box key)."""
+        return self.asks_dir / validate_mailbox_key(asker_key)
+
+    def ask_file(self, asker_key: str, request_id: str) -> Path:
+        return self.asker_dir(asker_key) / f"{_message_id(request_id)}.json"
+
+    @property
+    def heal_dir(self) -> Path:
+        return self.root / HEAL
+
+    def heal_box(self, key: str) -> Path:
+        """Self-healing wakes of the agent whose mailbox key is `key`."""
+        return self.heal_dir / validate_mailbox_key(key)
+
+    def heal_file(self, key: str, message_id: str) -> Path:
+        return self.heal_box(key) / f"{_message_id(message_id)}.json"
 
     def status_file(self, session_id: str) -> Path:
         return self.status_dir / validate_session_id(session_id)

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 
 from oxtail_py.errors import BodyTooLargeError, InvalidMessageError
-from oxtail_py.layout import SESSION_ID_RE
+from oxtail_py.layout import MESSAGE_ID_RE, SESSION_ID_RE
+
+__all__ = ["MESSAGE_ID_RE", "Message"]  # MESSAGE_ID_RE lives in layout.py (it names files)
 
 SCHEMA_VERSION: Final = 1
 MAX_BODY_BYTES: Final = 8192
-MESSAGE_ID_RE: Final = re.compile(r"[0-9a-f]{16}")
 
 
 def new_message_id() -> str:

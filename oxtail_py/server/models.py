@@ -99,10 +99,15 @@ class MessageOut(BaseModel):
     enqueued_at: str
     origin: dict[str, Any]
     body: str
+    late_reply_to_ask: str | None = Field(
+        None,
+        description="set when this replies to an ask_peer of yours that had timed out: "
+        "the request id of that ask (this is its late answer)",
+    )
 
     @classmethod
-    def of(cls, msg: Message) -> MessageOut:
-        return cls(**neutralize_json(msg.to_dict()))
+    def of(cls, msg: Message, *, late_reply_to_ask: str | None = None) -> MessageOut:
+        return cls(**neutralize_json(msg.to_dict()), late_reply_to_ask=late_reply_to_ask)
 
 
 class Sent(BaseModel):
@@ -122,10 +127,16 @@ class Inbox(BaseModel):
 
 class AskOutcome(BaseModel):
     status: str = Field(
-        description="'answered'; 'timeout' (a late reply lands in your inbox); or 'peer-gone' "
-        "(the peer's server exited while you waited: no reply will come; ask another peer "
-        "or wait for it to come back)"
+        description="'answered'; 'timeout' (the ask stays pending: a late reply is delivered "
+        "to you marked late_reply_to_ask=<request_id>, and you are woken to read it when "
+        "idle); or 'peer-gone' (the peer's server exited while you waited; the ask stays "
+        "pending in case it comes back)"
     )
+    ask_state: str = Field(
+        description="the ask in the asks ledger: 'answered' or 'pending' (a late reply is "
+        "still expected)"
+    )
+    note: str = Field("", description="what happens next, when it was not answered")
     request_id: str
     target: str
     target_session_id: str | None
@@ -135,5 +146,3 @@ class AskOutcome(BaseModel):
     timeout_clamped: bool
     wake_status: str
     wake_detail: str = Field("", description="why the wake was skipped, or what went wrong")
-
-

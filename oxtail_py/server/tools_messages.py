@@ -9,12 +9,18 @@ import anyio.lowlevel
 import anyio.to_thread
 from mcp.server.mcpserver import Context, MCPServer
 
-from oxtail_py import asking
+from oxtail_py import asking, asks_ledger
 from oxtail_py.errors import OxtailError
 from oxtail_py.server.models import AskOutcome, Inbox, MessageOut, Sent
 from oxtail_py.server.plumbing import ToolContext, WakeMode, error_result, wake_mode
 from oxtail_py.settings import Settings
 from oxtail_py.wake import WakeReport, WakeStatus
+
+_PENDING_NOTE = (
+    "The ask {request_id} stays pending. Carry on with other work: its reply, whenever it "
+    "comes, is delivered to you marked late_reply_to_ask={request_id}, and if you are "
+    "idle then you are woken to read it."
+)
 
 
 def _ask_timeout(settings: Settings, requested: int | None) -> tuple[int, bool]:
@@ -66,8 +72,9 @@ def register(mcp: MCPServer, tools: ToolContext) -> None:
         except OxtailError as exc:
             return cast(Inbox, error_result(exc))
         try:
+            late = tools.agent.late_replies(taken.messages)
             result = Inbox(
-                messages=[MessageOut.of(m) for m in taken.messages],
+                messages=[MessageOut.of(m, late_reply_to_ask=late.of(m)) for m in taken.messages],
                 count=len(taken.messages),
                 quarantined=taken.quarantined,
             )
@@ -78,6 +85,7 @@ def register(mcp: MCPServer, tools: ToolContext) -> None:
             taken.abort()
             raise
         taken.commit()
+        asks_ledger.record_handed_over(tools.agent.layout, late, taken.messages)
         return result
 
     @mcp.tool()
@@ -89,10 +97,12 @@ def register(mcp: MCPServer, tools: ToolContext) -> None:
         wake: WakeMode = "auto",
     ) -> AskOutcome:
         """Ask a peer and wait for its answer (it replies with send_message(reply_to=
-        <request_id>)). Returns the reply; or status 'timeout' (default 60 s), after
-        which a late reply lands in your inbox; or 'peer-gone' when the peer's server
-        exits during the wait. wake 'auto' (default) prompts an idle peer to read its
-        inbox; 'off' does not."""
+        <request_id>)). Returns the reply; or status 'timeout' (default 60 s): the ask
+        stays pending and its late reply is delivered to you marked late_reply_to_ask
+        (you are woken for it when idle); or 'peer-gone' when the peer's server exits
+        during the wait. Refused at once with error 'would-deadlock' when the peer is
+        itself waiting, directly or through others, for an answer from you. wake 'auto'
+        (default) prompts an idle peer to read its inbox; 'off' does not."""
         tools.agent.observe_meta(ctx.request_context.meta)
         timeout, clamped = _ask_timeout(tools.settings, timeout_ms)
         try:
@@ -101,8 +111,11 @@ def register(mcp: MCPServer, tools: ToolContext) -> None:
             )
         except OxtailError as exc:
             return cast(AskOutcome, error_result(exc))
+        answered = asked.status == asking.AskStatus.ANSWERED
         return AskOutcome(
             status=asked.status,
+            ask_state="answered" if answered else "pending",
+            note="" if answered else _PENDING_NOTE.format(request_id=asked.request_id),
             request_id=asked.request_id,
             target=asked.target.name,
             target_session_id=asked.target.client_session_id,

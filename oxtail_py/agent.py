@@ -35,7 +35,14 @@ from oxtail_py.mailbox import Delivery, Mailbox
 from oxtail_py.messages import Message, now_iso, validate_message_id
 from oxtail_py.peer_reading import SessionView, check_read_limits, read_peer
 from oxtail_py.procs import ProcessIdentity, proven_pane, self_identity
-from oxtail_py.registry import ClientInfo, Registry, SessionEntry, TmuxInfo, validate_purpose
+from oxtail_py.registry import (
+    ClientInfo,
+    Registry,
+    SessionEntry,
+    TmuxInfo,
+    validate_purpose,
+    validate_role,
+)
 from oxtail_py.scope import infer_project_root, resolve_project_root
 from oxtail_py.settings import Settings
 from oxtail_py.wake import WakeReport, WakeSettings, Watch, wake_peer
@@ -269,12 +276,16 @@ class Agent:
                 next_step=next_step,
             )
 
-    def set_state(self, purpose: str) -> StateCardView:
+    def set_state(self, purpose: str, role: str | None = None) -> StateCardView:
+        """The state card; `role` None keeps the current role, "" clears it."""
         with self._guard:
-            self.entry.state.purpose = validate_purpose(purpose)
-            self.entry.state.updated_at = now_iso()
+            card = self.entry.state
+            card.purpose = validate_purpose(purpose)
+            if role is not None:
+                card.role = validate_role(role)
+            card.updated_at = now_iso()
             self._save()
-            return StateCardView(self.entry.state.purpose, self.entry.state.updated_at)
+            return StateCardView(card.purpose, card.updated_at, card.role)
 
     # -- discovery ----------------------------------------------------------------
 
@@ -332,7 +343,10 @@ class Agent:
     ) -> SendReceipt:
         if reply_to is not None:
             validate_message_id(reply_to, "reply_to")
-        row = self._resolve_peer(target, project_root)
+        return self.send_to(self._resolve_peer(target, project_root), body, reply_to=reply_to)
+
+    def send_to(self, row: Row, body: str, *, reply_to: str | None = None) -> SendReceipt:
+        """Send to a peer already resolved (a row of this agent's listing)."""
         msg = Message.create(
             body, from_session_id=self.identity.session_id, reply_to=reply_to, origin=self._origin()
         )
@@ -450,3 +464,4 @@ class SessionReport:
 class StateCardView:
     purpose: str
     updated_at: str | None
+    role: str = ""

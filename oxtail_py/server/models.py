@@ -28,6 +28,7 @@ class SessionRow(BaseModel):
     server_pid: int | None
     purpose: str
     purpose_updated_at: str | None
+    role: str = Field("", description="its role (set_my_state); @role:<name> targets it")
     unread: int
     is_me: bool
 
@@ -89,6 +90,7 @@ class MySession(BaseModel):
 class StateOut(BaseModel):
     purpose: str
     updated_at: str | None
+    role: str = ""
 
 
 class MessageOut(BaseModel):
@@ -110,13 +112,37 @@ class MessageOut(BaseModel):
         return cls(**neutralize_json(msg.to_dict()), late_reply_to_ask=late_reply_to_ask)
 
 
+class Recipient(BaseModel):
+    name: str
+    session_id: str | None
+    message_id: str = Field(description="the id of this recipient's own copy")
+    wake_status: str
+    wake_detail: str = ""
+
+
+class SkippedOut(BaseModel):
+    name: str
+    session_id: str | None
+    reason: str = Field(description="'no-agent', 'duplicate' or 'send-failed'")
+    detail: str
+
+
 class Sent(BaseModel):
-    message_id: str
+    message_id: str | None = Field(
+        description="the message's id; for a group target (@all, @claude, @codex, "
+        "@role:<name>) null: each recipient's copy has its own id (recipients)"
+    )
     target: str
     target_session_id: str | None
     target_pane: str | None
     wake_status: str
     wake_detail: str = Field("", description="why the wake was skipped, or what went wrong")
+    recipients: list[Recipient] = Field(
+        default_factory=list, description="a group target: who got a copy (one each)"
+    )
+    skipped: list[SkippedOut] = Field(
+        default_factory=list, description="a group target: who did not get a copy, and why"
+    )
 
 
 class Inbox(BaseModel):

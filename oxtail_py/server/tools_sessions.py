@@ -128,11 +128,14 @@ def register(mcp: MCPServer, tools: ToolContext) -> None:
         return tools.call(ctx, _me)
 
     @mcp.tool()
-    def set_my_state(ctx: Context, purpose: str) -> StateOut:
-        """Set your state card (≤ 200 chars): what you are working on, shown to peers."""
+    def set_my_state(ctx: Context, purpose: str, role: str | None = None) -> StateOut:
+        """Set your state card (≤ 200 chars): what you are working on, shown to peers.
+        role (optional): a short word naming your part (e.g. 'reviewer', 'tests'); peers
+        reach everyone with a role by send_message(target='@role:<name>'). Omitted keeps
+        your current role; '' clears it."""
 
         def work() -> StateOut:
-            card = tools.agent.set_state(purpose)
-            return StateOut(purpose=card.purpose, updated_at=card.updated_at)
+            card = tools.agent.set_state(purpose, role)
+            return StateOut(purpose=card.purpose, updated_at=card.updated_at, role=card.role)
 
         return tools.call(ctx, work)

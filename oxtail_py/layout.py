@@ -16,8 +16,14 @@
       drops/server-<pid>-<start>.json                `oxtail-py claim` for one running server
       asks/<asker mailbox key>/<request id>.json     asks ledger: one per ask_peer (asks_ledger)
       asks/lock/                                     held while a new ask is checked for a cycle
-      heal/<mailbox key>/<message id>.json           self-healing wakes for one message (selfheal)
       hooks/                                         installed hook scripts
+      ledger/<session key>/sent/<message id>.json   what this agent sent (message_status)
+      ledger/<session key>/received/<message id>.json  what it was handed (reply_to_message)
+      receipts/<message id>.json                     write-once: how and when it was handed over
+      receipts/<message id>.wake.json                the wakes tried for it, and their outcome
+      obligations/<message id>.json                  write-once: delegated work (action_required)
+      obligations/<message id>.blocked.json          the owner's latest block_work reason
+      obligations/<message id>.done.json             write-once: complete_work's result
 
 A mailbox key is a client session id, or `pid-<pid>-<start>` for a server that
 does not know its session yet.
@@ -46,7 +52,9 @@ DROPS: Final = "drops"
 HOOKS: Final = "hooks"
 WAKE: Final = "wake"
 ASKS: Final = "asks"
-HEAL: Final = "heal"
+LEDGER: Final = "ledger"
+RECEIPTS: Final = "receipts"
+OBLIGATIONS: Final = "obligations"
 INBOX: Final = "inbox.jsonl"
 CLAIM_PREFIX: Final = "claim."
 
@@ -61,9 +69,9 @@ SESSION_ID_RE: Final = re.compile(
     f"[{re.escape(SESSION_ID_FIRST_CHARS)}]"
     f"[{re.escape(SESSION_ID_CHARS)}]{{0,{SESSION_ID_MAX - 1}}}"
 )
-# A message id: 16 lowercase hex digits (messages.py makes them; ledgers name files by them).
-MESSAGE_ID_RE: Final = re.compile(r"[0-9a-f]{16}")
 PID_BOX_PREFIX: Final = "pid-"
+MESSAGE_ID_RE: Final = re.compile(r"[0-9a-f]{16}")
+OBLIGATION_PARTS: Final = ("", "blocked", "done")
 _PID_BOX_RE: Final = re.compile(r"pid-[0-9]+-[0-9]+\.[0-9]{2}")
 
 
@@ -82,11 +90,11 @@ def validate_mailbox_key(key: str) -> str:
     return key
 
 
-def _message_id(value: str) -> str:
-    """A message id, shape-checked before it names a file (ledgers are keyed by them)."""
-    if not MESSAGE_ID_RE.fullmatch(value):
-        raise InvalidSessionIdError(f"invalid message id {value!r}: expected 16 hex digits")
-    return value
+def validate_message_id_shape(message_id: str) -> str:
+    """A message id (16 lowercase hex) before it names a file; messages.py says why to a user."""
+    if not MESSAGE_ID_RE.fullmatch(message_id):
+        raise ValueError(f"not a message id: {message_id!r}")
+    return message_id
 
 
 def is_pid_box_key(key: str) -> bool:
@@ -223,18 +231,7 @@ class Layout:
         return self.asks_dir / validate_mailbox_key(asker_key)
 
     def ask_file(self, asker_key: str, request_id: str) -> Path:
-        return self.asker_dir(asker_key) / f"{_message_id(request_id)}.json"
-
-    @property
-    def heal_dir(self) -> Path:
-        return self.root / HEAL
-
-    def heal_box(self, key: str) -> Path:
-        """Self-healing wakes of the agent whose mailbox key is `key`."""
-        return self.heal_dir / validate_mailbox_key(key)
-
-    def heal_file(self, key: str, message_id: str) -> Path:
-        return self.heal_box(key) / f"{_message_id(message_id)}.json"
+        return self.asker_dir(asker_key) / f"{validate_message_id_shape(request_id)}.json"
 
     def status_file(self, session_id: str) -> Path:
         return self.status_dir / validate_session_id(session_id)
@@ -244,3 +241,41 @@ class Layout:
 
     def claim_drop_file(self, server: ProcessIdentity) -> Path:
         return self.drops_dir / f"server-{server.token()}.json"
+
+    # -- obligations and receipts (ledger.py, receipts.py, obligations.py) ----------
+
+    @property
+    def ledger_dir(self) -> Path:
+        return self.root / LEDGER
+
+    @property
+    def receipts_dir(self) -> Path:
+        return self.root / RECEIPTS
+
+    @property
+    def obligations_dir(self) -> Path:
+        return self.root / OBLIGATIONS
+
+    def sent_dir(self, key: str) -> Path:
+        """What the agent whose mailbox key is `key` sent (one file per message id)."""
+        return self.ledger_dir / validate_mailbox_key(key) / "sent"
+
+    def received_dir(self, key: str) -> Path:
+        """What the agent whose mailbox key is `key` was handed (one file per message id)."""
+        return self.ledger_dir / validate_mailbox_key(key) / "received"
+
+    def ledger_record(self, directory: Path, message_id: str) -> Path:
+        return directory / f"{validate_message_id_shape(message_id)}.json"
+
+    def receipt_file(self, message_id: str) -> Path:
+        return self.receipts_dir / f"{validate_message_id_shape(message_id)}.json"
+
+    def wake_outcome_file(self, message_id: str) -> Path:
+        return self.receipts_dir / f"{validate_message_id_shape(message_id)}.wake.json"
+
+    def obligation_file(self, message_id: str, part: str = "") -> Path:
+        """`part` is "" (the record), "blocked" or "done"."""
+        if part not in OBLIGATION_PARTS:
+            raise ValueError(f"unknown obligation part {part!r}")
+        suffix = f".{part}.json" if part else ".json"
+        return self.obligations_dir / f"{validate_message_id_shape(message_id)}{suffix}"

@@ -9,9 +9,8 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from oxtail_py.errors import BodyTooLargeError, InvalidMessageError
-from oxtail_py.layout import MESSAGE_ID_RE, SESSION_ID_RE
-
-__all__ = ["MESSAGE_ID_RE", "Message"]  # MESSAGE_ID_RE lives in layout.py (it names files)
+from oxtail_py.layout import MESSAGE_ID_RE as MESSAGE_ID_RE
+from oxtail_py.layout import SESSION_ID_RE
 
 SCHEMA_VERSION: Final = 1
 MAX_BODY_BYTES: Final = 8192
@@ -61,6 +60,8 @@ class Message:
     reply_to: str | None = None
     origin: dict[str, Any] = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
+    # Delegated work: the recipient owes a complete_work or block_work (obligations.py).
+    action_required: bool = False
 
     @classmethod
     def create(
@@ -71,12 +72,15 @@ class Message:
         expects_reply: bool = False,
         reply_to: str | None = None,
         origin: dict[str, Any] | None = None,
+        action_required: bool = False,
+        message_id: str | None = None,
     ) -> Message:
         """A new message. A request (expects_reply) carries request_id == its own id;
-        the answer names it in reply_to."""
+        the answer names it in reply_to. `message_id` is given only to re-send a message
+        whose id is already recorded (a completion resumed after a crash)."""
         if reply_to is not None:
             validate_message_id(reply_to, "reply_to")
-        message_id = new_message_id()
+        message_id = validate_message_id(message_id) if message_id else new_message_id()
         return cls(
             id=message_id,
             body=validate_body(body),
@@ -85,6 +89,7 @@ class Message:
             request_id=message_id if expects_reply else None,
             reply_to=reply_to,
             origin=dict(origin or {}),
+            action_required=action_required,
         )
 
     def to_line(self) -> bytes:
@@ -98,6 +103,8 @@ class Message:
             "reply_to": self.reply_to,
             "origin": self.origin,
         }
+        if self.action_required:  # absent otherwise: plain lines stay as they were
+            record["action_required"] = True
         return (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
 
     @classmethod
@@ -131,6 +138,9 @@ class Message:
         version = record.get("schema_version", SCHEMA_VERSION)
         if not isinstance(origin, dict) or not isinstance(version, int):
             raise InvalidMessageError("malformed origin or schema_version")
+        action_required = record.get("action_required", False)
+        if not isinstance(action_required, bool):
+            raise InvalidMessageError("action_required is not a boolean")
         return cls(
             id=msg_id,
             body=body,
@@ -140,6 +150,7 @@ class Message:
             reply_to=optional["reply_to"],
             origin=origin,
             schema_version=version,
+            action_required=action_required,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -150,5 +161,6 @@ class Message:
             "reply_to": self.reply_to,
             "enqueued_at": self.enqueued_at,
             "origin": self.origin,
+            "action_required": self.action_required,
             "body": self.body,
         }

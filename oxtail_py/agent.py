@@ -420,11 +420,16 @@ class Agent:
         request_id: str | None = None,
         reply_to: str | None = None,
         watch: Watch | None = None,
+        sender: str | None = None,
     ) -> WakeReport:
         """Make `target` notice the message `message_id` just sent to it (see wake.py).
         Blocking (keystrokes, then a few seconds watching for proof): keep it off the
-        event loop; `watch.finish` ends the watching."""
-        sender = self.identity.session_id or self.entry.tmux.session or f"pid-{self.me.pid}"
+        event loop; `watch.finish` ends the watching. `sender` names who the wake line
+        says the message is from (default: this agent; a self-heal wake names the
+        message's own sender)."""
+        sender = (
+            sender or self.identity.session_id or self.entry.tmux.session or f"pid-{self.me.pid}"
+        )
         return wake_peer(
             self.layout,
             target,
@@ -436,6 +441,12 @@ class Agent:
             reply_to=reply_to,
             watch=watch,
         )
+
+    def asks_in_flight(self) -> set[str]:
+        """Request ids of this server's ask_peer calls waiting now (their replies are
+        taken by those calls, not read as mail)."""
+        with self._guard:
+            return set(self._open_asks)
 
     def late_replies(self, messages: list[Message]) -> asks_ledger.LateReplies:
         """Which of `messages` answer asks of ours that timed out (asks_ledger)."""

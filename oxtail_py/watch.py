@@ -85,6 +85,14 @@ class _InboxEvents(FileSystemEventHandler):
             self._notify()
 
 
+class _AnyEvent(FileSystemEventHandler):
+    def __init__(self, notify: Callable[[], None]) -> None:
+        self._notify = notify
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        self._notify()
+
+
 class MailboxWatcher:
     def __init__(self) -> None:
         self._observer = _observer()
@@ -107,6 +115,11 @@ class MailboxWatcher:
                 return
             self._watched.add(directory)
         self._observer.schedule(self._handler, str(directory), recursive=False)
+
+    def watch_any(self, directory: Path, callback: Callable[[], None]) -> None:
+        """Call `callback` (from the observer thread) on any event in `directory` itself
+        (not its subdirectories): the self-heal timers re-arm on ledger changes."""
+        self._observer.schedule(_AnyEvent(callback), str(directory), recursive=False)
 
     def subscribe(self, callback: Callable[[], None]) -> Callable[[], None]:
         """Call `callback` (from the observer thread) on every inbox change; returns unsubscribe."""

@@ -124,7 +124,9 @@ def _sender(msg: Message) -> list[str]:
     return fields
 
 
-LATE_NOTE: Final = "late reply: your ask_peer had timed out; this is its answer"
+# The header field marking the answer to an ask_peer of the reader's that had timed out
+# (read_my_messages names the same field).
+LATE_FIELD: Final = "late_reply_to_ask"
 
 
 def _header(n: int, count: int, msg: Message, late: frozenset[str] = frozenset()) -> str:
@@ -134,7 +136,7 @@ def _header(n: int, count: int, msg: Message, late: frozenset[str] = frozenset()
     if msg.reply_to:
         fields.append(f"reply_to={_value(msg.reply_to)}")
         if msg.reply_to in late:
-            fields.append(LATE_NOTE)
+            fields.append(f"{LATE_FIELD}={_value(msg.reply_to)}")
     return f"--- message {n} of {count} · " + " · ".join(fields)
 
 

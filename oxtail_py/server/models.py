@@ -81,6 +81,7 @@ class MySession(BaseModel):
     tmux_session: str | None
     transcript_path: str | None
     purpose: str
+    role: str = Field("", description="your role (set_my_state); peers reach it as @role:<name>")
     conflicts: list[str]
     diagnosis: dict[str, str]
     mailboxes: dict[str, int]

@@ -98,6 +98,7 @@ def register(mcp: MCPServer, tools: ToolContext) -> None:
             tmux_session=entry.tmux.session,
             transcript_path=entry.client.transcript_path,
             purpose=entry.state.purpose,
+            role=entry.state.role,
             conflicts=ident.conflicts,
             diagnosis=ident.diagnosis,
             mailboxes=report.mailboxes,

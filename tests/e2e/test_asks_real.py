@@ -15,7 +15,6 @@ from __future__ import annotations
 import json
 import re
 import time
-from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,6 @@ import anyio
 import pytest
 
 from .harness import ModelRequest, Reply, Scenario, Text, ToolCall
-from .harness.agents import oxtail_server
 from .test_wake_real import READ, WAKE_MARK, Asker, _codex_thread, _wait_registered, blocking
 
 pytestmark = pytest.mark.e2e
@@ -215,12 +213,7 @@ def test_a_broadcast_to_at_codex_reaches_each_codex_once(scenario: Scenario) -> 
             return READ
         return Text("ok")
 
-    # The default server, without the self-heal's own wakes muddying the count.
-    quiet = oxtail_server(scenario.agentmail_home)
-    quiet = replace(quiet, env={**quiet.env, "OXTAIL_HEAL_MAX_WAKES": "0"})
-    codexes = [
-        scenario.codex(script=script, daemon_auto_start=False, mcp=quiet) for _ in range(2)
-    ]
+    codexes = [scenario.codex(script=script, daemon_auto_start=False) for _ in range(2)]
     threads = []
     for codex in codexes:
         codex.start_tui()

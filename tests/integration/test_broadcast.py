@@ -101,6 +101,7 @@ async def test_roles_target_who_set_them_and_claude_targets_by_client_type(
         # Omitting role keeps it; '' clears it.
         kept = ok(await c.call_tool("set_my_state", {"purpose": "still reviewing"}))
         assert kept["role"] == "reviewer"
+        assert ok(await c.call_tool("get_my_session", {}))["role"] == "reviewer"
         assert ok(await c.call_tool("set_my_state", {"purpose": "done", "role": ""}))["role"] == ""
         assert (
             error_code(await a.call_tool("send_message", {"target": "@role:reviewer", "body": "x"}))

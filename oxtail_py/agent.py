@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from oxtail_py import asks_ledger, handover, obligations, offline, pidbox, tmux, transcripts
+from oxtail_py import handover, obligations, offline, pidbox, tmux, transcripts
 from oxtail_py.delivery import InboxRead
 from oxtail_py.discovery import Listing, Row, TargetError, list_project, resolve
 from oxtail_py.fsio import ensure_private_dir, ensure_tree
@@ -503,10 +503,6 @@ class Agent:
         taken by those calls, not read as mail)."""
         with self._guard:
             return set(self._open_asks)
-
-    def late_replies(self, messages: list[Message]) -> asks_ledger.LateReplies:
-        """Which of `messages` answer asks of ours that timed out (asks_ledger)."""
-        return asks_ledger.late_replies(self.layout, self.my_keys(), messages)
 
     def take_reply(self, pending: PendingAsk) -> Delivery | None:
         # Our boxes now, not when the ask began: the session id may be learned meanwhile.

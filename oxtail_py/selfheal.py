@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
-from oxtail_py import obligations, receipts
+from oxtail_py import asks_ledger, obligations, receipts
 from oxtail_py.agent import Agent
 from oxtail_py.discovery import Row
 from oxtail_py.errors import OxtailError
@@ -168,7 +168,7 @@ class SelfHeal:
         for gone in [i for i in self._first_seen if i not in ids]:
             del self._first_seen[gone]
             self._deferred.pop(gone, None)
-        late = self.agent.late_replies(unread)
+        late = asks_ledger.late_replies(self.agent.layout, self.agent.my_keys(), unread)
         limit, idle = self.settings.heal_max_wakes, float(self.settings.heal_idle_s)
         best: Due | None = None
         for msg in unread:

@@ -88,6 +88,7 @@ class SelfHeal:
         self._stopped = False
         self._first_seen: dict[str, float] = {}  # unread message id -> when we saw it
         self._deferred: dict[str, float] = {}  # message id -> not before (agent was busy)
+        self._last_wake = 0.0  # when this healer last woke our own agent
         self._thread = threading.Thread(target=self._run, name="oxtail-heal", daemon=True)
         self._unsubscribe: Callable[[], None] = lambda: None
 
@@ -178,6 +179,10 @@ class SelfHeal:
                 continue
             if count == 0 or last is None:
                 at = seen + (LATE_GRACE_S if late.of(msg) else idle)
+                if not late.of(msg):
+                    # A wake makes the agent read all its mail: other mail that came
+                    # with the woken message is given the time that wake needs.
+                    at = max(at, self._last_wake + idle)
             else:
                 at = last + idle * 2**count
             at = max(at, self._deferred.get(msg.id, 0.0))
@@ -216,6 +221,7 @@ class SelfHeal:
                 # Mid-turn: its hooks deliver at the next tool call or turn end.
                 self._deferred[due.message_id] = now + self.settings.heal_idle_s
                 return
+            self._last_wake = now
         row = self._row(due)
         if row is None:
             status, detail = "skipped_no_target", "no live agent for that session in this project"

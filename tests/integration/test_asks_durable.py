@@ -289,3 +289,23 @@ async def test_a_delegate_silent_on_open_work_is_re_poked_by_the_requesters_serv
         status = ok(await r.call_tool("message_status", {"message_id": mid}))
         assert status["status"] == "delivered"
         assert [(w["by"], w["status"]) for w in status["wakes"]] == [(RE_POKE, "confirmed")]
+
+
+async def test_mail_that_came_together_gets_one_wake_line(
+    tmux_server: PrivateTmux, server_env: dict[str, str], project: Path
+) -> None:
+    layout = _layout(server_env)
+    env = {**server_env, "OXTAIL_HEAL_IDLE_S": "1", "OXTAIL_HEAL_MAX_WAKES": "1"}
+    idle, submitted = _fake(tmux_server, env, "idle", project, SID_A)
+    sender = _server(tmux_server, server_env, "sender", project, SID_B)
+    async with idle.client() as _i, sender.client() as s:
+        first = ok(await s.call_tool("send_message", {"target": "idle", "body": "one"}))
+        second = ok(await s.call_tool("send_message", {"target": "idle", "body": "two"}))
+        await await_until(
+            lambda: receipts.read_wake_outcomes(layout, second["message_id"]),
+            timeout=20,
+            what="the healer to consider the second message",
+        )
+        assert _lines(submitted) == [wake.wake_line(SID_B, first["message_id"])]
+        later = receipts.read_wake_outcomes(layout, second["message_id"])
+        assert [(o.by, o.status) for o in later] == [(SELF_HEAL, "skipped_debounced")]

@@ -463,6 +463,7 @@ class Agent:
             try:
                 before_send(pending)
                 self._mailbox(row.mailbox_key).enqueue(msg)
+                handover.sent(self.layout, self.primary_key(), msg, row, str(self.project_root))
                 yield pending
             finally:
                 with self._guard:

@@ -89,6 +89,10 @@ class SelfHeal:
         self._first_seen: dict[str, float] = {}  # unread message id -> when we saw it
         self._deferred: dict[str, float] = {}  # message id -> not before (agent was busy)
         self._last_wake = 0.0  # when this healer last woke our own agent
+        # Delegated work is re-read only when obligations/ changed or a re-poke is due:
+        # inbox events come with every message, and a ledger can hold many records.
+        self._work_dirty = True
+        self._work_plan: list[Due] = []
         self._thread = threading.Thread(target=self._run, name="oxtail-heal", daemon=True)
         self._unsubscribe: Callable[[], None] = lambda: None
 
@@ -100,7 +104,7 @@ class SelfHeal:
         self._unsubscribe = watcher.subscribe(self.kick)
         try:
             ensure_tree(self.agent.layout.root, self.agent.layout.obligations_dir)
-            watcher.watch_any(self.agent.layout.obligations_dir, self.kick)
+            watcher.watch_any(self.agent.layout.obligations_dir, self.kick_work)
         except (OSError, OxtailError) as exc:  # re-pokes then run on the timer alone
             log.warning("self-heal: obligations not watched: %s", exc)
         self._thread.start()
@@ -114,6 +118,13 @@ class SelfHeal:
     def kick(self) -> None:
         """Look again now (called from the watcher's thread: must not block)."""
         with self._cond:
+            self._kicked = True
+            self._cond.notify()
+
+    def kick_work(self) -> None:
+        """Delegated work changed (obligations/ saw an event): re-read it, now."""
+        with self._cond:
+            self._work_dirty = True
             self._kicked = True
             self._cond.notify()
 
@@ -147,7 +158,11 @@ class SelfHeal:
 
     def plan(self, now: float) -> list[Due]:
         """Everything the healer would do, with its due time."""
-        return [*self._plan_inbox(now), *self._plan_delegated(now)]
+        with self._cond:
+            stale, self._work_dirty = self._work_dirty, False
+        if stale or any(d.at <= now for d in self._work_plan):
+            self._work_plan = self._plan_delegated(now)
+        return [*self._plan_inbox(now), *self._work_plan]
 
     def _unread(self) -> list[Message]:
         in_flight = self.agent.asks_in_flight()
@@ -229,6 +244,8 @@ class SelfHeal:
             report = self.agent.wake(row, due.message_id, sender=due.sender)
             status, detail = str(report.status), report.detail
         log.info("%s %s try %d: %s %s", due.kind, due.message_id, due.attempt, status, detail)
+        if due.kind == RE_POKE:
+            self._work_dirty = True  # its next try is due later now
         receipts.record_wake_outcome(
             self.agent.layout, due.message_id, status=status, detail=detail, by=due.kind,
             attempt=due.attempt,

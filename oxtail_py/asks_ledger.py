@@ -278,7 +278,9 @@ def set_state(
         AskState.WAITING: {AskState.PENDING, AskState.ANSWERED},
         AskState.PENDING: {AskState.LATE_ANSWERED, AskState.ANSWERED},
     }
-    if state not in allowed.get(record.state, set()):
+    # A waiting ask whose asker's server died is pending in effect (its late reply may
+    # be handed over by the asker's next server or its hooks).
+    if state not in allowed.get(record.effective_state(), set()):
         return record
     moved = replace(record, state=state, updated_at=now_iso(), reply_id=reply_id)
     atomic_write_json(layout.ask_file(asker, request_id), moved.to_dict())

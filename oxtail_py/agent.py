@@ -425,7 +425,8 @@ class Agent:
         handover.after(self.layout, self.primary_key(), messages, via)
 
     def open_work_count(self) -> int:
-        return len(obligations.open_for(self.layout, self.my_keys()))
+        """Work this agent owes, by its owed markers (each checked against its record)."""
+        return obligations.count_open_for_keys(self.layout, self.my_keys())
 
     @contextmanager
     def ask(

@@ -20,6 +20,7 @@ from typing import Any
 from oxtail_py import handover, obligations, offline, pidbox, tmux, transcripts
 from oxtail_py.delivery import InboxRead
 from oxtail_py.discovery import Listing, Row, TargetError, list_project, resolve
+from oxtail_py.errors import OxtailError
 from oxtail_py.fsio import ensure_private_dir, ensure_tree
 from oxtail_py.identity import (
     CLAUDE,
@@ -35,7 +36,14 @@ from oxtail_py.mailbox import Delivery, Mailbox
 from oxtail_py.messages import Message, now_iso, validate_message_id
 from oxtail_py.peer_reading import SessionView, check_read_limits, read_peer
 from oxtail_py.procs import ProcessIdentity, proven_pane, self_identity
-from oxtail_py.registry import ClientInfo, Registry, SessionEntry, TmuxInfo, validate_purpose
+from oxtail_py.registry import (
+    ClientInfo,
+    Registry,
+    SessionEntry,
+    TmuxInfo,
+    validate_purpose,
+    validate_role,
+)
 from oxtail_py.scope import infer_project_root, resolve_project_root
 from oxtail_py.settings import Settings
 from oxtail_py.spawn.lineage import parent_info
@@ -121,9 +129,20 @@ class Agent:
             self.refresh_identity()
             self._prove_pane()
             self.entry.parent = parent_info(self.layout, self.me.pid, self.cwd)  # spawned?
+            if self.entry.parent is not None and not self.entry.state.role:
+                self._adopt_spawn_role(self.entry.parent.role)
             self._save()
         if follow:
             self._start_following()
+
+    def _adopt_spawn_role(self, role: str) -> None:
+        """A helper spawned with a role starts with it as its registry role (one role
+        for the listing and for `@role:<name>`); a record written before roles were words
+        gives no role rather than a refused start."""
+        try:
+            self.entry.state.role = validate_role(role)
+        except OxtailError:
+            log.warning("spawn role %r is not a role word; ignored", role[:40])
 
     def stop(self) -> None:
         if self._follower is not None:
@@ -263,12 +282,16 @@ class Agent:
                 next_step=next_step,
             )
 
-    def set_state(self, purpose: str) -> StateCardView:
+    def set_state(self, purpose: str, role: str | None = None) -> StateCardView:
+        """The state card; `role` None keeps the current role, "" clears it."""
         with self._guard:
-            self.entry.state.purpose = validate_purpose(purpose)
-            self.entry.state.updated_at = now_iso()
+            card = self.entry.state
+            card.purpose = validate_purpose(purpose)
+            if role is not None:
+                card.role = validate_role(role)
+            card.updated_at = now_iso()
             self._save()
-            return StateCardView(self.entry.state.purpose, self.entry.state.updated_at)
+            return StateCardView(card.purpose, card.updated_at, card.role)
 
     # -- discovery ----------------------------------------------------------------
 
@@ -336,6 +359,23 @@ class Agent:
         row, is_offline = self._recipient(target, project_root, trusted_session)
         if action_required:
             handover.check_delegation(self.identity.session_id, row)
+        return self.send_to(
+            row, body, reply_to=reply_to, action_required=action_required,
+            message_id=message_id, offline=is_offline,
+        )  # fmt: skip
+
+    def send_to(
+        self,
+        row: Row,
+        body: str,
+        *,
+        reply_to: str | None = None,
+        action_required: bool = False,
+        message_id: str | None = None,
+        offline: bool = False,
+    ) -> SendReceipt:
+        """Enqueue one message to a recipient already resolved (send; each member of a
+        group target, broadcast.py)."""
         msg = Message.create(
             body,
             from_session_id=self.identity.session_id,
@@ -350,7 +390,7 @@ class Agent:
         awaited = reply_to is not None and box.awaits(reply_to)
         box.enqueue(msg)
         handover.sent(self.layout, self.primary_key(), msg, row, str(self.project_root))
-        return SendReceipt(msg.id, None, row, reply_awaited=awaited, offline=is_offline)
+        return SendReceipt(msg.id, None, row, reply_awaited=awaited, offline=offline)
 
     def _recipient(
         self, target: str, project_root: str | None, trusted_session: bool
@@ -404,9 +444,16 @@ class Agent:
 
     @contextmanager
     def ask(
-        self, target: str, body: str, *, project_root: str | None = None
+        self,
+        target: str,
+        body: str,
+        *,
+        project_root: str | None = None,
+        before_send: Callable[[PendingAsk], None] = lambda _pending: None,
     ) -> Iterator[PendingAsk]:
-        """Send a request and hold our inboxes so that no other reader takes its reply."""
+        """Send a request and hold our inboxes so that no other reader takes its reply.
+        `before_send` runs once the request is made and before it goes out; if it raises
+        (the asks ledger refusing a cycle), nothing is sent."""
         row = self._resolve_peer(target, project_root)
         if not row.client_session_id:
             raise TargetError(
@@ -429,6 +476,7 @@ class Agent:
                     pending._stack.enter_context(box.awaiting_reply(msg.id))
                 self._open_asks[msg.id] = pending
             try:
+                before_send(pending)
                 self._mailbox(row.mailbox_key).enqueue(msg)
                 handover.sent(self.layout, self.primary_key(), msg, row, str(self.project_root))
                 yield pending
@@ -444,11 +492,16 @@ class Agent:
         request_id: str | None = None,
         reply_to: str | None = None,
         watch: Watch | None = None,
+        sender: str | None = None,
     ) -> WakeReport:
         """Make `target` notice the message `message_id` just sent to it (see wake.py).
         Blocking (keystrokes, then a few seconds watching for proof): keep it off the
-        event loop; `watch.finish` ends the watching."""
-        sender = self.identity.session_id or self.entry.tmux.session or f"pid-{self.me.pid}"
+        event loop; `watch.finish` ends the watching. `sender` names who the wake line
+        says the message is from (default: this agent; a self-heal wake names the
+        message's own sender)."""
+        sender = (
+            sender or self.identity.session_id or self.entry.tmux.session or f"pid-{self.me.pid}"
+        )
         return wake_peer(
             self.layout,
             target,
@@ -460,6 +513,12 @@ class Agent:
             reply_to=reply_to,
             watch=watch,
         )
+
+    def asks_in_flight(self) -> set[str]:
+        """Request ids of this server's ask_peer calls waiting now (their replies are
+        taken by those calls, not read as mail)."""
+        with self._guard:
+            return set(self._open_asks)
 
     def take_reply(self, pending: PendingAsk) -> Delivery | None:
         # Our boxes now, not when the ask began: the session id may be learned meanwhile.
@@ -489,3 +548,4 @@ class SessionReport:
 class StateCardView:
     purpose: str
     updated_at: str | None
+    role: str = ""

@@ -11,10 +11,10 @@ import sys
 from collections.abc import Sequence
 
 from oxtail_py import __version__
-from oxtail_py.commands import claim, guard, install, spawn
+from oxtail_py.commands import asks, claim, guard, install, spawn
 from oxtail_py.errors import OxtailError
 
-COMMAND_MODULES = (install, claim, guard, spawn)
+COMMAND_MODULES = (install, claim, guard, spawn, asks)
 
 
 def _parser() -> argparse.ArgumentParser:

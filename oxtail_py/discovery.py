@@ -39,13 +39,14 @@ class Row:
     server_pid: int | None = None
     purpose: str = ""
     purpose_updated_at: str | None = None
+    role: str = ""
     unread: int = 0
     is_me: bool = False
     # Lineage, as the agent's server proved it at start (spawn/lineage.py): who spawned
-    # it ("person" for the CLI), at which depth, in which role. None: not spawned.
+    # it ("person" for the CLI), at which depth. None: not spawned. Its spawn role is
+    # its registry role (the server adopts it at start), so `role` above covers both.
     parent: str | None = None
     spawn_depth: int = 0
-    role: str = ""
     entry: SessionEntry | None = field(default=None, repr=False)
 
     @property
@@ -84,13 +85,14 @@ def _agent_row(
         server_pid=entry.server_pid,
         purpose=entry.state.purpose,
         purpose_updated_at=entry.state.updated_at,
+        role=entry.state.role,
         is_me=entry.identity == me,
         entry=entry,
     )
     spawned = entry.parent
     if spawned is not None:
         row.parent = spawned.name or spawned.session_id or spawned.by
-        row.spawn_depth, row.role = spawned.depth, spawned.role
+        row.spawn_depth = spawned.depth
     # A spawned agent shares its parent's tmux session (a window of it): its own name.
     row.name = (
         (spawned.child_name if spawned is not None else "")

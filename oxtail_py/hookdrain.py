@@ -45,7 +45,7 @@ def deliver(
     """Drain the session's inbox into `client`'s hook output for `event`; None if no mail."""
     # Here, not at the top: the reservation check (an edit tool) starts this module too
     # and needs neither.
-    from oxtail_py import handover, obligations
+    from oxtail_py import asks_ledger, handover, obligations
     from oxtail_py.framing import (
         OPEN_WORK_RESERVE_BYTES,
         encoded_size,
@@ -68,8 +68,11 @@ def deliver(
     limit = CONTEXT_LIMIT_BYTES[for_client]  # Codex: CODEX_SPILL_BYTES
     if limit is not None:
         budget = min(budget, limit)
+    late = asks_ledger.late_replies(layout, [session_id], delivery.messages)
     # Room for the open-work line, so that it never pushes the text past the limits.
-    rendered = render_delivery(delivery.messages, budget - OPEN_WORK_RESERVE_BYTES)
+    rendered = render_delivery(
+        delivery.messages, budget - OPEN_WORK_RESERVE_BYTES, late.request_ids
+    )
     shown = delivery.messages[: rendered.delivered_count]
     try:
         # Before the client sees them: reply_to_message and complete_work need the
@@ -90,6 +93,7 @@ def deliver(
     if rendered.delivered_count:
         handover.after(layout, session_id, shown, "hook", event)
         delivery.commit_first(rendered.delivered_count)
+        asks_ledger.record_handed_over(layout, late, shown)
     else:
         delivery.abort()  # only a notice was shown: read_my_messages returns it whole
     return dict(output)

@@ -14,6 +14,8 @@
       wake/<mailbox key>/                            waking a peer: last.json (debounce), lock/
       drops/<client pid>.json                        SessionStart drop: identity for the server
       drops/server-<pid>-<start>.json                `oxtail-py claim` for one running server
+      asks/<asker mailbox key>/<request id>.json     asks ledger: one per ask_peer (asks_ledger)
+      asks/lock/                                     held while a new ask is checked for a cycle
       hooks/                                         installed hook scripts
       spawns/<spawn id>.json                         who spawned which helper, where
       spawns/<spawn id>.env.json                     its environment, until its runner reads it
@@ -65,6 +67,7 @@ DROPS: Final = "drops"
 HOOKS: Final = "hooks"
 WAKE: Final = "wake"
 SPAWNS: Final = "spawns"
+ASKS: Final = "asks"
 LEDGER: Final = "ledger"
 RECEIPTS: Final = "receipts"
 OBLIGATIONS: Final = "obligations"
@@ -307,6 +310,22 @@ class Layout:
     def wake_state(self, key: str) -> WakePaths:
         """The wake state of the peer whose mailbox key is `key`."""
         return WakePaths(self.wake_dir / validate_mailbox_key(key))
+
+    @property
+    def asks_dir(self) -> Path:
+        return self.root / ASKS
+
+    @property
+    def asks_lock(self) -> Path:
+        """Held while a new ask is checked against the wait-for graph and recorded."""
+        return self.asks_dir / "lock"
+
+    def asker_dir(self, asker_key: str) -> Path:
+        """The asks of one asker (its mailbox key: a session id or a pid box key)."""
+        return self.asks_dir / validate_mailbox_key(asker_key)
+
+    def ask_file(self, asker_key: str, request_id: str) -> Path:
+        return self.asker_dir(asker_key) / f"{validate_message_id_shape(request_id)}.json"
 
     def status_file(self, session_id: str) -> Path:
         return self.status_dir / validate_session_id(session_id)

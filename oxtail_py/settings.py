@@ -19,6 +19,10 @@ DEFAULT_SPAWN_MAX_DEPTH: Final = 2
 DEFAULT_SPAWN_MAX_LIVE: Final = 8
 DEFAULT_SPAWN_TIMEOUT_MS: Final = 90_000
 RESERVATION_MODES: Final = ("enforce", "advisory", "off")
+DEFAULT_BROADCAST_CAP: Final = 16
+DEFAULT_HEAL_IDLE_S: Final = 30
+DEFAULT_HEAL_MAX_WAKES: Final = 3
+DEFAULT_DELEGATE_SILENT_S: Final = 600
 
 
 def expand_home(raw: str, home: str) -> Path:
@@ -34,6 +38,12 @@ def expand_home(raw: str, home: str) -> Path:
 def _positive_ms(environ: Mapping[str, str], name: str, default: int) -> int:
     raw = environ.get(name, "").strip()
     return int(raw) if raw.isdigit() and int(raw) > 0 else default
+
+
+def _count(environ: Mapping[str, str], name: str, default: int) -> int:
+    """A count that may be 0 (off); anything but digits keeps the default."""
+    raw = environ.get(name, "").strip()
+    return int(raw) if raw.isdigit() else default
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +62,14 @@ class Settings:
     # OXTAIL_RESERVATIONS: enforce (deny edits under another agent's exclusive
     # reservation) | advisory (warn only) | off (the hooks do not look)
     reservations_mode: str = "enforce"
+    # OXTAIL_BROADCAST_CAP: the most agents one send_message to a group reaches
+    broadcast_cap: int = DEFAULT_BROADCAST_CAP
+    # OXTAIL_HEAL_IDLE_S: our idle agent with mail unread this long is woken (selfheal)
+    heal_idle_s: int = DEFAULT_HEAL_IDLE_S
+    # OXTAIL_HEAL_MAX_WAKES: self-healing wakes per message, 0 turns them off
+    heal_max_wakes: int = DEFAULT_HEAL_MAX_WAKES
+    # OXTAIL_DELEGATE_SILENT_S: a delegate silent on open work this long is re-poked
+    delegate_silent_s: int = DEFAULT_DELEGATE_SILENT_S
     problems: tuple[str, ...] = ()  # values that were ignored, and why
     spawn_max_depth: int = DEFAULT_SPAWN_MAX_DEPTH  # OXTAIL_SPAWN_MAX_DEPTH
     spawn_max_live: int = DEFAULT_SPAWN_MAX_LIVE  # OXTAIL_SPAWN_MAX_LIVE (per project)
@@ -99,6 +117,12 @@ class Settings:
             wake_strategy=strategy,
             wake_confirm_ms=int(confirm) if confirm.isdigit() and int(confirm) > 0 else None,
             reservations_mode=reservations,
+            broadcast_cap=_positive_ms(env, "OXTAIL_BROADCAST_CAP", DEFAULT_BROADCAST_CAP),
+            heal_idle_s=_positive_ms(env, "OXTAIL_HEAL_IDLE_S", DEFAULT_HEAL_IDLE_S),
+            heal_max_wakes=_count(env, "OXTAIL_HEAL_MAX_WAKES", DEFAULT_HEAL_MAX_WAKES),
+            delegate_silent_s=_positive_ms(
+                env, "OXTAIL_DELEGATE_SILENT_S", DEFAULT_DELEGATE_SILENT_S
+            ),
             problems=tuple(problems),
             spawn_max_depth=_positive_ms(env, "OXTAIL_SPAWN_MAX_DEPTH", DEFAULT_SPAWN_MAX_DEPTH),
             spawn_max_live=_positive_ms(env, "OXTAIL_SPAWN_MAX_LIVE", DEFAULT_SPAWN_MAX_LIVE),

@@ -28,13 +28,13 @@ class SessionRow(BaseModel):
     server_pid: int | None
     purpose: str
     purpose_updated_at: str | None
+    role: str = Field("", description="its role (set_my_state); @role:<name> targets it")
     unread: int
     is_me: bool
     parent: str | None = Field(
         None, description="who spawned this agent (its name, or 'person'); null: not spawned"
     )
     spawn_depth: int = Field(0, description="1: spawned by an unspawned agent or the person")
-    role: str = ""
 
     @classmethod
     def of(cls, row: Row) -> SessionRow:
@@ -85,6 +85,7 @@ class MySession(BaseModel):
     tmux_session: str | None
     transcript_path: str | None
     purpose: str
+    role: str = Field("", description="your role (set_my_state); peers reach it as @role:<name>")
     conflicts: list[str]
     diagnosis: dict[str, str]
     mailboxes: dict[str, int]
@@ -94,6 +95,7 @@ class MySession(BaseModel):
 class StateOut(BaseModel):
     purpose: str
     updated_at: str | None
+    role: str = ""
 
 
 class MessageOut(BaseModel):
@@ -107,14 +109,37 @@ class MessageOut(BaseModel):
         False, description="work delegated to you: close it with complete_work or block_work"
     )
     body: str
+    late_reply_to_ask: str | None = Field(
+        None,
+        description="set when this replies to an ask_peer of yours that had timed out: "
+        "the request id of that ask (this is its late answer)",
+    )
 
     @classmethod
-    def of(cls, msg: Message) -> MessageOut:
-        return cls(**neutralize_json(msg.to_dict()))
+    def of(cls, msg: Message, *, late_reply_to_ask: str | None = None) -> MessageOut:
+        return cls(**neutralize_json(msg.to_dict()), late_reply_to_ask=late_reply_to_ask)
+
+
+class Recipient(BaseModel):
+    name: str
+    session_id: str | None
+    message_id: str = Field(description="the id of this recipient's own copy")
+    wake_status: str
+    wake_detail: str = ""
+
+
+class SkippedOut(BaseModel):
+    name: str
+    session_id: str | None
+    reason: str = Field(description="'no-agent', 'duplicate' or 'send-failed'")
+    detail: str
 
 
 class Sent(BaseModel):
-    message_id: str
+    message_id: str | None = Field(
+        description="the message's id; for a group target (@all, @claude, @codex, "
+        "@role:<name>) null: each recipient's copy has its own id (recipients)"
+    )
     target: str
     target_session_id: str | None
     target_pane: str | None
@@ -126,6 +151,12 @@ class Sent(BaseModel):
         "is delivered when the session comes back (message_status follows it)",
     )
     action_required: bool = False
+    recipients: list[Recipient] = Field(
+        default_factory=list, description="a group target: who got a copy (one each)"
+    )
+    skipped: list[SkippedOut] = Field(
+        default_factory=list, description="a group target: who did not get a copy, and why"
+    )
 
 
 class Inbox(BaseModel):
@@ -139,10 +170,16 @@ class Inbox(BaseModel):
 
 class AskOutcome(BaseModel):
     status: str = Field(
-        description="'answered'; 'timeout' (a late reply lands in your inbox); or 'peer-gone' "
-        "(the peer's server exited while you waited: no reply will come; ask another peer "
-        "or wait for it to come back)"
+        description="'answered'; 'timeout' (the ask stays pending: a late reply is delivered "
+        "to you marked late_reply_to_ask=<request_id>, and you are woken to read it when "
+        "idle); or 'peer-gone' (the peer's server exited while you waited; the ask stays "
+        "pending in case it comes back)"
     )
+    ask_state: str = Field(
+        description="the ask in the asks ledger: 'answered' or 'pending' (a late reply is "
+        "still expected)"
+    )
+    note: str = Field("", description="what happens next, when it was not answered")
     request_id: str
     target: str
     target_session_id: str | None
@@ -152,5 +189,3 @@ class AskOutcome(BaseModel):
     timeout_clamped: bool
     wake_status: str
     wake_detail: str = Field("", description="why the wake was skipped, or what went wrong")
-
-

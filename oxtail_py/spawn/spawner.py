@@ -39,7 +39,7 @@ from oxtail_py.procs import (
     identity_of,
     parent_pid,
 )
-from oxtail_py.registry import SessionEntry, validate_purpose
+from oxtail_py.registry import SessionEntry, validate_role
 from oxtail_py.scope import resolve_project_root
 from oxtail_py.settings import Settings
 from oxtail_py.spawn import launching
@@ -331,8 +331,10 @@ class Spawner:
 
 
 def _role(role: str) -> str:
+    """The helper's role, shaped as set_my_state takes one: its server adopts it as its
+    registry role at start, so `@role:<name>` reaches it from its first turn."""
     try:
-        return validate_purpose(role)
+        return validate_role(role)
     except OxtailError as exc:
         raise SpawnRefused(f"role: {exc}", code="invalid-role") from exc
 

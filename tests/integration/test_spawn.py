@@ -170,8 +170,10 @@ def test_depth_comes_from_the_ancestors_environment_and_a_descendant_cannot_lowe
 
 
 def _child_of(pid: int) -> int | None:
+    """The `sleep` below `pid`, once `env` has exec'd it: before that the child is sh's
+    fork or `env` itself, whose environment still says the ancestors' depth."""
     children = psutil.Process(pid).children()
-    return children[0].pid if children else None
+    return children[0].pid if children and children[0].name() == "sleep" else None
 
 
 def test_the_cap_on_live_spawns_counts_only_live_ones(

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from oxtail_py import pidbox, tmux, transcripts
+from oxtail_py import eventlog, pidbox, tmux, transcripts
 from oxtail_py.delivery import InboxRead
 from oxtail_py.discovery import Listing, Row, TargetError, list_project, resolve
 from oxtail_py.fsio import ensure_private_dir, ensure_tree
@@ -303,6 +303,14 @@ class Agent:
             "cwd": self.cwd,
         }
 
+    @property
+    def _log_bodies(self) -> bool:
+        return self.settings is not None and self.settings.event_log_bodies
+
+    @property
+    def _mailbox_key(self) -> str:
+        return self.identity.session_id or pid_box_key(self.me)
+
     def _resolve_peer(self, target: str, project_root: str | None) -> Row:
         listing = self.list_sessions(project_root, count_unread=False)
         row = resolve(listing, target, agents_only=True)
@@ -332,6 +340,7 @@ class Agent:
         # its ask at once, and a look after would see no ask waiting.
         awaited = reply_to is not None and box.awaits(reply_to)
         box.enqueue(msg)
+        eventlog.sent(self.layout, msg, row.mailbox_key, bodies=self._log_bodies)
         return SendReceipt(msg.id, None, row, reply_awaited=awaited)
 
     def read(self) -> InboxRead:
@@ -346,6 +355,7 @@ class Agent:
             InboxRead([], 0, deliveries).abort()
             raise
         messages = sorted((m for d in deliveries for m in d.messages), key=lambda m: m.enqueued_at)
+        eventlog.delivered(self.layout, messages, self._mailbox_key, "read_my_messages")
         return InboxRead(messages, sum(d.quarantined for d in deliveries), deliveries)
 
     @contextmanager
@@ -376,6 +386,7 @@ class Agent:
                 self._open_asks[msg.id] = pending
             try:
                 self._mailbox(row.mailbox_key).enqueue(msg)
+                eventlog.sent(self.layout, msg, row.mailbox_key, bodies=self._log_bodies)
                 yield pending
             finally:
                 with self._guard:
@@ -411,6 +422,7 @@ class Agent:
         for box in self.my_mailboxes():
             found = box.drain_first(pending.is_reply)
             if found is not None:
+                eventlog.delivered(self.layout, found.messages, self._mailbox_key, "ask_peer")
                 return found
         return None
 

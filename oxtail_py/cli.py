@@ -11,10 +11,10 @@ import sys
 from collections.abc import Sequence
 
 from oxtail_py import __version__
-from oxtail_py.commands import claim, install
+from oxtail_py.commands import claim, cockpit, install
 from oxtail_py.errors import OxtailError
 
-COMMAND_MODULES = (install, claim)
+COMMAND_MODULES = (install, claim, cockpit)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -44,6 +44,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         status: int = args.handler(args, settings)
     except OxtailError as exc:
-        print(f"oxtail-py: {exc}", file=sys.stderr)
+        print(f"oxtail-py: {exc.code}: {exc}", file=sys.stderr)
         return 2
     return status

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+from oxtail_py import eventlog
 from oxtail_py.errors import InvalidSessionIdError
 from oxtail_py.framing import encoded_size, render_delivery
 from oxtail_py.fsio import atomic_write_json, ensure_tree
@@ -67,6 +68,8 @@ def deliver(
         raise
     if rendered.delivered_count:
         delivery.commit_first(rendered.delivered_count)
+        eventlog.delivered(layout, delivery.messages[: rendered.delivered_count], session_id,
+                           f"hook {client} {event}")
     else:
         delivery.abort()  # only a notice was shown: read_my_messages returns it whole
     return dict(output)

@@ -15,6 +15,8 @@
       drops/<client pid>.json                        SessionStart drop: identity for the server
       drops/server-<pid>-<start>.json                `oxtail-py claim` for one running server
       hooks/                                         installed hook scripts
+      events/traffic.jsonl, traffic.1.jsonl          the event log of traffic (metadata; rotated)
+      events/lock/                                   held only while the log rotates
 
 A mailbox key is a client session id, or `pid-<pid>-<start>` for a server that
 does not know its session yet.
@@ -42,6 +44,7 @@ STATUS: Final = "status"
 DROPS: Final = "drops"
 HOOKS: Final = "hooks"
 WAKE: Final = "wake"
+EVENTS: Final = "events"
 INBOX: Final = "inbox.jsonl"
 CLAIM_PREFIX: Final = "claim."
 
@@ -184,6 +187,23 @@ class Layout:
     @property
     def wake_dir(self) -> Path:
         return self.root / WAKE
+
+    @property
+    def events_dir(self) -> Path:
+        return self.root / EVENTS
+
+    @property
+    def event_log(self) -> Path:
+        """The traffic event log (eventlog.py); the older half is `event_log_rotated`."""
+        return self.events_dir / "traffic.jsonl"
+
+    @property
+    def event_log_rotated(self) -> Path:
+        return self.events_dir / "traffic.1.jsonl"
+
+    @property
+    def event_log_lock(self) -> Path:
+        return self.events_dir / "lock"
 
     def session_file(self, pid: int) -> Path:
         return self.sessions_dir / f"{pid}.json"

@@ -48,6 +48,9 @@ class Settings:
     problems: tuple[str, ...] = ()  # values that were ignored, and why
     # CODEX_HOME was set: Codex then names its files by the resolved path (trust keys)
     codex_home_from_env: bool = False
+    # OXTAIL_EVENT_LOG_BODIES=1: the event log keeps a short preview of each body sent
+    # (eventlog.py); by default it holds metadata only.
+    event_log_bodies: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -85,4 +88,5 @@ class Settings:
             wake_confirm_ms=int(confirm) if confirm.isdigit() and int(confirm) > 0 else None,
             problems=tuple(problems),
             codex_home_from_env=bool(env.get("CODEX_HOME", "")),
+            event_log_bodies=env.get("OXTAIL_EVENT_LOG_BODIES", "").strip() == "1",
         )

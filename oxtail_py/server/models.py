@@ -99,10 +99,14 @@ class MessageOut(BaseModel):
     enqueued_at: str
     origin: dict[str, Any]
     body: str
+    from_operator: bool = Field(
+        False, description="written by the person running these agents (oxtail-py send), "
+        "not by a peer"
+    )
 
     @classmethod
     def of(cls, msg: Message) -> MessageOut:
-        return cls(**neutralize_json(msg.to_dict()))
+        return cls(**neutralize_json(msg.to_dict()), from_operator=msg.from_operator)
 
 
 class Sent(BaseModel):

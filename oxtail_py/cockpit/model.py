@@ -1,0 +1,280 @@
+"""The project snapshot that `status`, `status --json`, `--check` and `watch` render.
+
+One pass over the live state, read only (the cockpit never takes a mailbox lock):
+the registry and tmux through discovery (panes proven by the live process tree),
+each agent's mailbox (boxes.py), its hooks' busy/idle marker, the `await.` markers
+of asks in flight joined with the event log to find whom each ask waits on, and the
+wait-for graph with its cycles (graph.py). A corrupt file becomes a Problem in the
+snapshot; building one never raises for what it finds on disk.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final, Literal
+
+from oxtail_py import eventlog, tmux
+from oxtail_py.cockpit.boxes import BoxView, inspect_box
+from oxtail_py.cockpit.graph import Edge, find_cycles, in_cycle
+from oxtail_py.discovery import Row, list_project
+from oxtail_py.errors import OxtailError
+from oxtail_py.fsio import is_private_dir
+from oxtail_py.identity.resolution import Source
+from oxtail_py.layout import Layout
+from oxtail_py.procs import process_snapshot, self_identity
+from oxtail_py.registry import Registry
+from oxtail_py.scope import contains
+from oxtail_py.status import read_status
+
+SHORT_ID_CHARS: Final = 8
+# Identity sources that prove the id belongs to this server's own client (the client's
+# env at launch, its own proven SessionStart drop, Codex's _meta on a tools/call). A
+# claim is checked (not taken, same project) but asserted; birth is a heuristic.
+PROVEN_SOURCES: Final = frozenset({Source.ENV, Source.DROP, Source.META})
+
+Severity = Literal["fail", "warn"]
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    code: str  # stable: corrupt-registry-entry, ask-overdue, stale-unread, wait-cycle, ...
+    subject: str  # the agent, file or check it is about
+    message: str  # what is wrong and what to do
+    severity: Severity = "fail"
+
+
+@dataclass
+class AgentView:
+    key: str  # mailbox key: session id, or pid-<pid>-<start> before it has one
+    name: str
+    client: str | None
+    session_id: str | None
+    short_id: str
+    server_pid: int
+    pane: str | None  # proven by the live process tree, else None
+    tmux_session: str | None
+    cwd: str | None
+    role: str | None  # issue 11's role, once registry entries carry one
+    purpose: str
+    parent: str | None  # issue 14's lineage, once registry entries carry one
+    state: str  # busy | idle | unknown (the client's hooks write it)
+    state_since: float | None
+    unread: int
+    oldest_unread: float | None
+    open_work: int | None  # None until obligations exist (issue 11)
+    asks_out: int
+    asks_in: int
+    identity_source: str | None
+    identity_proven: bool
+    pane_proven: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PaneView:
+    name: str
+    pane: str
+    command: str
+    cwd: str
+
+
+@dataclass
+class Snapshot:
+    project_root: Path | None  # None: --all
+    taken_at: float
+    agents: list[AgentView]
+    panes: list[PaneView]
+    edges: list[Edge]
+    cycles: list[list[str]]  # mailbox keys
+    problems: list[Problem]
+    tmux_available: bool
+    traffic: list[eventlog.Event] = field(default_factory=list)
+
+    def name_of(self, key: str) -> str:
+        return next((a.name for a in self.agents if a.key == key), key)
+
+
+def _short(key: str) -> str:
+    return key[:SHORT_ID_CHARS]
+
+
+def _agent(row: Row, box: BoxView, layout: Layout) -> AgentView:
+    entry = row.entry
+    assert entry is not None
+    sid = row.client_session_id
+    status = read_status(layout, sid) if sid else None
+    state = "unknown" if status is None else status.state
+    if state == "busy" and status is not None and not status.busy:
+        state = "unknown"  # a turn silent for BUSY_FRESH_S: its client may be gone
+    source = entry.client.identity_source
+    parent = getattr(entry, "parent", None)  # lineage (issue 14): shown when present
+    return AgentView(
+        key=row.mailbox_key,
+        name=row.name,
+        client=row.client_type,
+        session_id=sid,
+        short_id=_short(sid) if sid else "-",
+        server_pid=entry.server_pid,
+        pane=row.tmux_pane,
+        tmux_session=row.tmux_session,
+        cwd=row.cwd,
+        role=getattr(entry.state, "role", None) or None,
+        purpose=row.purpose,
+        parent=str(parent) if parent else None,
+        state=state,
+        state_since=status.mtime if status is not None else None,
+        unread=box.unread,
+        oldest_unread=box.oldest_unread,
+        open_work=None,
+        asks_out=0,
+        asks_in=0,
+        identity_source=source,
+        identity_proven=sid is not None and source in PROVEN_SOURCES,
+        pane_proven=row.tmux_pane is not None,
+    )
+
+
+def build_snapshot(
+    layout: Layout,
+    project_root: Path | None,
+    *,
+    ask_timeout_s: float,
+    traffic: int = 0,
+) -> Snapshot:
+    """The snapshot of `project_root` (None: every project). `traffic` > 0 also reads
+    that many recent events of the project from the event log."""
+    if not is_private_dir(layout.root):
+        raise OxtailError(
+            f"no oxtail state at {layout.root}: no agent has started with this state root. "
+            "Start an agent (its client runs oxtail-py), or set AGENTMAIL_HOME to the root "
+            "your agents use",
+            code="empty-state-root",
+        )
+    problems: list[Problem] = []
+    with process_snapshot():
+        try:
+            listing = list_project(
+                layout, project_root or Path("/"), False, self_identity(), count_unread=False
+            )
+        except tmux.TmuxError as exc:
+            raise OxtailError(f"tmux failed: {exc}", code="tmux-failed") from exc
+        rejected = Registry(layout).scan().rejected
+    for bad in rejected:
+        problems.append(Problem(
+            "corrupt-registry-entry", str(bad.path),
+            f"{bad.path}: {bad.reason}; ignored. Remove the file if no server of yours "
+            "wrote it", "warn",
+        ))
+    agents: list[AgentView] = []
+    boxes: dict[str, BoxView] = {}
+    for row in listing.rows:
+        if row.kind != "agent":
+            continue
+        box = inspect_box(layout.mailbox(row.mailbox_key))
+        boxes[row.mailbox_key] = box
+        agents.append(_agent(row, box, layout))
+        _box_problems(row.name, box, problems)
+    panes = [
+        PaneView(r.name, r.tmux_pane or "", r.pane_command or "", r.cwd or "")
+        for r in listing.rows if r.kind == "pane"
+    ]
+    tail = eventlog.read_tail(layout) if (traffic or any(b.awaiting for b in boxes.values())) \
+        else eventlog.Tail([], 0, [])
+    for reason in tail.problems:
+        problems.append(Problem("event-log-unreadable", "event log", reason, "warn"))
+    edges = _ask_edges(agents, boxes, tail.events, ask_timeout_s)
+    cycles = find_cycles(edges)
+    _tally(agents, edges)
+    snap = Snapshot(
+        project_root=project_root,
+        taken_at=time.time(),
+        agents=agents,
+        panes=panes,
+        edges=edges,
+        cycles=cycles,
+        problems=problems,
+        tmux_available=listing.tmux_available,
+    )
+    if traffic:
+        snap.traffic = project_events(tail.events, project_root, agents)[-traffic:]
+    for cycle in cycles:
+        names = " -> ".join(snap.name_of(k) for k in [*cycle, cycle[0]])
+        problems.append(Problem(
+            "wait-cycle", names,
+            f"wait-for cycle: {names}; none of them can move until an ask times out. "
+            "Tell one of them to stop waiting (oxtail-py send NAME ...)",
+        ))
+    return snap
+
+
+def _box_problems(name: str, box: BoxView, problems: list[Problem]) -> None:
+    for reason in box.problems:
+        problems.append(Problem("unreadable-mailbox", name, f"{name}: {reason}"))
+    if box.quarantined:
+        problems.append(Problem(
+            "quarantined-lines", name,
+            f"{name}: {box.quarantined} corrupt line(s) in mailboxes/{box.key}/"
+            "quarantine.jsonl (kept with the reason; read them, then delete the file)", "warn",
+        ))
+
+
+def _ask_edges(
+    agents: list[AgentView],
+    boxes: dict[str, BoxView],
+    events: list[eventlog.Event],
+    ask_timeout_s: float,
+) -> list[Edge]:
+    """Asks in flight: an `await.<request id>.<waiter>` marker of a live waiter in one of
+    the asker's boxes; the target is where the request was sent (the event log), or the
+    box whose inbox still holds it."""
+    sent_to = {e.message_id: e.recipient for e in events if e.event == "sent"}
+    by_pid = {a.server_pid: a for a in agents}
+    edges: dict[str, Edge] = {}
+    for box in boxes.values():
+        for marker in box.awaiting:
+            asker = by_pid.get(marker.waiter_pid)
+            if asker is None or marker.request_id in edges:
+                continue  # markers sit in each of the asker's boxes: one edge per ask
+            target = sent_to.get(marker.request_id) or next(
+                (k for k, b in boxes.items() if marker.request_id in b.message_ids), "?"
+            )
+            edges[marker.request_id] = Edge(
+                asker.key, target, "ask", marker.request_id, marker.since, ask_timeout_s
+            )
+    return sorted(edges.values(), key=lambda e: e.since)
+
+
+def _tally(agents: list[AgentView], edges: list[Edge]) -> None:
+    by_key = {a.key: a for a in agents}
+    for edge in edges:
+        if edge.kind != "ask":
+            continue
+        if edge.waiter in by_key:
+            by_key[edge.waiter].asks_out += 1
+        if edge.target in by_key:
+            by_key[edge.target].asks_in += 1
+
+
+def project_events(
+    events: list[eventlog.Event], project_root: Path | None, agents: list[AgentView]
+) -> list[eventlog.Event]:
+    """The events of this project: the sender's cwd lies inside it, or a party is one
+    of its agents. Each distinct cwd is tested once (a realpath per path component)."""
+    if project_root is None:
+        return list(events)
+    keys = {a.key for a in agents} | {a.session_id for a in agents if a.session_id}
+    seen: dict[str, bool] = {}
+
+    def inside(cwd: str | None) -> bool:
+        if not cwd:
+            return False
+        if cwd not in seen:
+            seen[cwd] = contains(project_root, cwd)
+        return seen[cwd]
+
+    return [e for e in events if inside(e.cwd) or e.recipient in keys or e.sender in keys]
+
+
+def in_cycle_keys(snap: Snapshot) -> frozenset[str]:
+    return in_cycle(snap.cycles)

@@ -18,7 +18,7 @@ import os
 from pathlib import Path
 from typing import ClassVar, Final
 
-from textual import work
+from textual import events, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
@@ -134,9 +134,13 @@ class Cockpit(App[int]):
         for pid in list(self._exits):
             self._forget_exit(pid)
 
-    def on_resize(self) -> None:
-        if self.snap is not None:
-            self._render_agents(self.snap)
+    def on_resize(self, event: events.Resize) -> None:
+        # Called before App's own handler updates self.size: use the event's size.
+        self.fit_columns(event.size.width)
+
+    def fit_columns(self, width: int) -> None:
+        if self.snap is not None and (width >= WIDE_AT) != self._wide:
+            self._render_agents(self.snap, width)
 
     # -- refresh on events ------------------------------------------------------------
 
@@ -183,9 +187,9 @@ class Cockpit(App[int]):
             traffic.add_row(*render_text.traffic_cells(snap, event))
         self._watch_exits(snap.agents)
 
-    def _render_agents(self, snap: Snapshot) -> None:
+    def _render_agents(self, snap: Snapshot, width: int | None = None) -> None:
         table = self.query_one("#agents", DataTable)
-        wide = self.size.width >= WIDE_AT
+        wide = (self.size.width if width is None else width) >= WIDE_AT
         selected = self.selected_agent()
         columns = render_text.AGENT_COLUMNS if wide else _NARROW
         index = [render_text.AGENT_COLUMNS.index(c) for c in columns]

@@ -127,6 +127,11 @@ def _watch(args: argparse.Namespace, settings: Settings) -> int:
     from oxtail_py import tmux
     from oxtail_py.cockpit.app import run_watch
 
+    # textual sizes itself with shutil.get_terminal_size, which prefers COLUMNS/LINES
+    # over the terminal: an exported pair (pytest exports them) freezes the view at that
+    # size through every resize. The TTY is the truth here.
+    for name in ("COLUMNS", "LINES"):
+        os.environ.pop(name, None)
     tmux.configure(settings)
     project = project_of(args)
     assert project is not None

@@ -1,0 +1,187 @@
+"""`oxtail-py watch` in a real terminal: a tmux pane, read back with capture-pane.
+
+Real servers start and stop beside it (agents appear and disappear, a kill -9
+included: no file says so, a pidfd does), a message sent meanwhile shows in the
+traffic pane, the operator sends from the view, resizes redraw (80x24 and wide), and
+the quit key exits cleanly. Nothing here sleeps for a fixed time: every step waits
+for the screen to show what it must.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import signal
+import subprocess
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import anyio
+import pytest
+
+from tests.integration.harness import (
+    PrivateTmux,
+    ServerProc,
+    await_until,
+    first_message,
+    launch_in_pane,
+    ok,
+    wait_until,
+)
+
+pytestmark = pytest.mark.anyio
+
+SID_A = "aaaaaaaa-0000-4000-8000-00000000000a"
+SID_B = "bbbbbbbb-0000-4000-8000-00000000000b"
+
+
+class Screen:
+    def __init__(self, tmux: PrivateTmux, target: str) -> None:
+        self.tmux, self.target = tmux, target
+
+    def text(self) -> str:
+        return self.tmux.run("capture-pane", "-p", "-t", self.target)
+
+    def head(self) -> str:
+        return self.text().splitlines()[0]
+
+    def agent_rows(self) -> list[str]:
+        """The agent table's rows: between its header and the traffic pane's title."""
+        lines = self.text().splitlines()
+        start = next(i for i, ln in enumerate(lines) if ln.split()[:1] == ["NAME"])
+        rows = []
+        for ln in lines[start + 1:]:
+            if ln.startswith("recent traffic") or not ln.strip():
+                break
+            rows.append(ln)
+        return rows
+
+    def wait_for(self, what: str, predicate: Callable[[str], object], timeout: float = 20) -> str:
+        def look() -> str | None:
+            text = self.text()
+            return text if predicate(text) else None
+
+        return str(wait_until(look, timeout=timeout, what=what))
+
+    def matching(self, pattern: str) -> str | None:
+        text = self.text()
+        return text if re.search(pattern, text, re.M) else None
+
+    def keys(self, *keys: str) -> None:
+        self.tmux.run("send-keys", "-t", self.target, *keys)
+
+    def resize(self, width: int, height: int) -> None:
+        self.tmux.run("resize-window", "-t", self.target, "-x", str(width), "-y", str(height))
+
+
+@pytest.fixture
+def cockpit(
+    tmux_server: PrivateTmux, server_env: dict[str, str], project: Path, tmp_path: Path
+) -> Iterator[Screen]:
+    rc = tmp_path / "watch-rc"
+    env = " ".join(f"{k}={shlex.quote(v)}" for k, v in server_env.items())
+    command = (f"env {env} {shlex.quote(sys.executable)} -m oxtail_py watch; "
+               f"echo $? > {shlex.quote(str(rc))}; sleep 600")
+    tmux_server.run("new-session", "-d", "-s", "cockpit", "-x", "80", "-y", "24",
+                    "-c", str(project), command)
+    screen = Screen(tmux_server, "cockpit")
+    screen.rc = rc  # type: ignore[attr-defined]
+    screen.wait_for("the first frame", lambda t: "0 agent(s)" in t)
+    yield screen
+
+
+def _agent(tmux: PrivateTmux, env: dict[str, str], name: str, cwd: Path, sid: str) -> ServerProc:
+    return launch_in_pane(tmux, session=name, cwd=cwd,
+                          env={**env, "CLAUDE_CODE_SESSION_ID": sid}, as_client="claude")
+
+
+def _names(screen: Screen) -> set[str]:
+    return {row.split()[0] for row in screen.agent_rows() if row.split()}
+
+
+async def test_watch_follows_agents_traffic_resize_send_and_quit(
+    cockpit: Screen, tmux_server: PrivateTmux, server_env: dict[str, str], project: Path,
+    tmp_path: Path,
+) -> None:
+    alpha = _agent(tmux_server, server_env, "alpha", project, SID_A)
+    beta = _agent(tmux_server, server_env, "beta", project, SID_B)
+    async with alpha.client() as a:
+        await await_until(lambda: _names(cockpit) == {"alpha"}, what="alpha appears")
+        async with beta.client() as b:
+            await await_until(lambda: _names(cockpit) == {"alpha", "beta"}, what="beta appears")
+            assert "2 agent(s)" in cockpit.head()
+
+            # A message sent meanwhile shows in the traffic pane: who, to whom, how.
+            ok(await a.call_tool("send_message", {"target": "beta", "body": "hi from alpha"}))
+            screen = await await_until(
+                lambda: cockpit.matching(r"alpha -> beta\s+sent message\s+inbox"),
+                what="the send in the traffic pane")
+            assert re.search(r"^ ?beta\s+\?\s+unknown\s+-\s+1 since", screen, re.M) or (
+                "1 since" in screen)
+            got = ok(await b.call_tool("read_my_messages", {}))
+            assert got["count"] == 1
+            await await_until(
+                lambda: cockpit.matching(r"alpha -> beta\s+delivered mes\w*\s+read_my_mess"),
+                what="the hand-over in the traffic pane")
+
+            # Wide: every column; back to 80x24: the narrow set, still whole.
+            cockpit.resize(200, 40)
+            await await_until(lambda: "CARD" in cockpit.text(), what="the wide columns")
+            assert "IDENTITY" in cockpit.text()
+            cockpit.resize(80, 24)
+            await await_until(lambda: "CARD" not in cockpit.text(), what="the narrow columns")
+            assert _names(cockpit) == {"alpha", "beta"}
+            assert len(cockpit.text().splitlines()) == 24
+
+            # The operator selects beta (second row) and sends it a message from the view.
+            cockpit.keys("Down")
+            cockpit.keys("s")
+            await await_until(lambda: "from you (the operator)" in cockpit.text(),
+                              what="the send dialog")
+            cockpit.keys("-l", "stop and rebase please")
+            cockpit.keys("Enter")
+            msg = await first_message(b)
+            assert msg["body"] == "stop and rebase please" and msg["from_operator"] is True
+            assert msg["from_session_id"] is None
+            await await_until(lambda: "operator -> beta" in cockpit.text(),
+                              what="the operator's send in the traffic pane")
+        # beta's client closed: its server exits and removes its entry.
+        await await_until(lambda: _names(cockpit) == {"alpha"}, what="beta disappears")
+
+        # kill -9 writes no file: the view learns of the exit from a pidfd.
+        pid = int(wait_until(lambda: _server_pid(tmux_server, alpha.pane), what="alpha's pid"))
+        os.kill(pid, signal.SIGKILL)
+        await await_until(lambda: "0 agent(s)" in cockpit.head(), what="alpha disappears")
+
+    cockpit.keys("q")
+    rc = cockpit.rc  # type: ignore[attr-defined]
+    await await_until(lambda: rc.exists() and rc.read_text().strip(), what="watch exits")
+    assert rc.read_text().strip() == "0"
+    await anyio.sleep(0)
+
+
+def _server_pid(tmux: PrivateTmux, pane: str) -> int | None:
+    """The oxtail server under `pane` (its shell's descendants)."""
+    shell = int(tmux.run("display", "-p", "-t", pane, "#{pane_pid}").strip())
+    out = subprocess.run(["ps", "-eo", "pid,ppid,args"], capture_output=True, text=True).stdout
+    children: dict[int, list[tuple[int, str]]] = {}
+    for line in out.splitlines()[1:]:
+        pid, ppid, args = line.split(None, 2)
+        children.setdefault(int(ppid), []).append((int(pid), args))
+    stack = [shell]
+    while stack:
+        for pid, args in children.get(stack.pop(), []):
+            if "oxtail_py serve" in args and not args.startswith(("sh ", "/bin/sh")):
+                return pid
+            stack.append(pid)
+    return None
+
+
+def test_watch_refuses_a_non_terminal(server_env: dict[str, str]) -> None:
+    done = subprocess.run([sys.executable, "-m", "oxtail_py", "watch"], capture_output=True,
+                          text=True, env={**os.environ, **server_env}, stdin=subprocess.DEVNULL,
+                          timeout=60, check=False)
+    assert done.returncode == 2 and "needs a terminal" in done.stderr
+    assert "oxtail-py status" in done.stderr

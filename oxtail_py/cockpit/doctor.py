@@ -86,7 +86,7 @@ def mcp_checks(settings: Settings) -> list[Check]:
     }
     checks = []
     for client, label in (("claude", "Claude Code"), ("codex", "Codex")):
-        name = f"{label}: MCP server registered"
+        name = f"MCP server registered for {label}"
         if not found[client]:
             checks.append(Check(name, "ok", f"{label} not found on this machine; skipped"))
             continue

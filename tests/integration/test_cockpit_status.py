@@ -26,7 +26,9 @@ SID_B = "bbbbbbbb-0000-4000-8000-000000000002"
 SID_C = "cccccccc-0000-4000-8000-000000000003"
 
 
-def cli(env: dict[str, str], *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def cli(
+    env: dict[str, str], *args: str, cwd: Path | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "oxtail_py", *args], capture_output=True, text=True,
         env={**os.environ, **env}, cwd=cwd, timeout=60, check=False,

@@ -171,16 +171,16 @@ class Tail:
     problems: list[str]  # files that could not be read, and why
 
 
-def _read(path: Path) -> bytes:
+def _read(path: Path, max_bytes: int) -> bytes:
+    """The last `max_bytes` of `path`, from a line start. Rotation bounds the file; a
+    larger one is not ours, but its end is still worth showing, so it is cut, not refused."""
     fd = open_private(path, os.O_RDONLY)
     try:
-        # Rotation bounds the file; a larger one is not ours, but its end is still
-        # worth showing: read the last MAX_LOG_BYTES instead of refusing it.
         size = os.fstat(fd).st_size
-        if size > MAX_LOG_BYTES:
-            os.lseek(fd, size - MAX_LOG_BYTES, os.SEEK_SET)
-            return os.read(fd, MAX_LOG_BYTES).split(b"\n", 1)[-1]
-        return read_fd(fd, path, MAX_LOG_BYTES)
+        if size > max_bytes:
+            os.lseek(fd, size - max_bytes, os.SEEK_SET)
+            return os.read(fd, max_bytes).split(b"\n", 1)[-1]
+        return read_fd(fd, path, max_bytes)
     finally:
         os.close(fd)
 
@@ -200,21 +200,28 @@ def parse_lines(data: bytes) -> tuple[list[Event], int]:
     return events, skipped
 
 
-def read_tail(layout: Layout, limit: int | None = None) -> Tail:
-    """The last `limit` events of both files (all when None), oldest first."""
+def read_tail(
+    layout: Layout, limit: int | None = None, *, max_bytes: int = MAX_LOG_BYTES
+) -> Tail:
+    """The last `limit` events (all when None), oldest first, from at most the last
+    `max_bytes` of the log: the older file is read only for what the current one lacks."""
     events: list[Event] = []
     skipped = 0
     problems: list[str] = []
-    for path in (layout.event_log_rotated, layout.event_log):
+    budget = max_bytes
+    for path in (layout.event_log, layout.event_log_rotated):
+        if budget <= 0:
+            break
         try:
-            data = _read(path)
+            data = _read(path, budget)
         except FileNotFoundError:
             continue
         except (OSError, OxtailError) as exc:
             problems.append(f"{path}: {exc}")
             continue
+        budget -= len(data)
         got, bad = parse_lines(data)
-        events += got
+        events = got + events
         skipped += bad
     if limit is not None:
         events = events[-limit:] if limit > 0 else []

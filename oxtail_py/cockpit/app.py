@@ -35,7 +35,7 @@ from oxtail_py.layout import Layout
 from oxtail_py.procs import ProcessIdentity, start_time
 from oxtail_py.settings import Settings
 
-REFRESH_COALESCE_S: Final = 0.015
+REFRESH_COALESCE_S: Final = 0.005
 TRAFFIC_ROWS: Final = 50
 # Below this width the agent table keeps only the columns that fit 80 columns.
 WIDE_AT: Final = 140

@@ -21,7 +21,6 @@ from oxtail_py.cockpit.graph import Edge, find_cycles, in_cycle
 from oxtail_py.discovery import Row, list_project
 from oxtail_py.errors import OxtailError
 from oxtail_py.fsio import is_private_dir
-from oxtail_py.identity.resolution import Source
 from oxtail_py.layout import Layout
 from oxtail_py.procs import process_snapshot, self_identity
 from oxtail_py.registry import Registry
@@ -29,10 +28,13 @@ from oxtail_py.scope import contains
 from oxtail_py.status import read_status
 
 SHORT_ID_CHARS: Final = 8
+RECENT_LOG_BYTES: Final = 256 << 10
 # Identity sources that prove the id belongs to this server's own client (the client's
 # env at launch, its own proven SessionStart drop, Codex's _meta on a tools/call). A
-# claim is checked (not taken, same project) but asserted; birth is a heuristic.
-PROVEN_SOURCES: Final = frozenset({Source.ENV, Source.DROP, Source.META})
+# claim is checked (not taken, same project) but asserted; birth is a heuristic. The
+# values of identity.resolution.Source, spelled out: importing the identity package
+# (transcript readers and all) would cost `status` a third of its start.
+PROVEN_SOURCES: Final = frozenset({"env", "drop", "meta"})
 
 Severity = Literal["fail", "warn"]
 
@@ -179,8 +181,11 @@ def build_snapshot(
         PaneView(r.name, r.tmux_pane or "", r.pane_command or "", r.cwd or "")
         for r in listing.rows if r.kind == "pane"
     ]
-    tail = eventlog.read_tail(layout) if (traffic or any(b.awaiting for b in boxes.values())) \
-        else eventlog.Tail([], 0, [])
+    # The recent end of the log only: a view redrawn on every event must not parse two
+    # megabytes each time, and an ask in flight was sent within its timeout.
+    wanted = traffic or any(b.awaiting for b in boxes.values())
+    tail = eventlog.read_tail(layout, max_bytes=RECENT_LOG_BYTES) if wanted else \
+        eventlog.Tail([], 0, [])
     for reason in tail.problems:
         problems.append(Problem("event-log-unreadable", "event log", reason, "warn"))
     edges = _ask_edges(agents, boxes, tail.events, ask_timeout_s)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from oxtail_py import eventlog, pidbox, tmux, transcripts
+from oxtail_py import asks_ledger, eventlog, pidbox, tmux, transcripts
 from oxtail_py.delivery import InboxRead
 from oxtail_py.discovery import Listing, Row, TargetError, list_project, resolve
 from oxtail_py.fsio import ensure_private_dir, ensure_tree
@@ -35,7 +35,14 @@ from oxtail_py.mailbox import Delivery, Mailbox
 from oxtail_py.messages import Message, now_iso, validate_message_id
 from oxtail_py.peer_reading import SessionView, check_read_limits, read_peer
 from oxtail_py.procs import ProcessIdentity, proven_pane, self_identity
-from oxtail_py.registry import ClientInfo, Registry, SessionEntry, TmuxInfo, validate_purpose
+from oxtail_py.registry import (
+    ClientInfo,
+    Registry,
+    SessionEntry,
+    TmuxInfo,
+    validate_purpose,
+    validate_role,
+)
 from oxtail_py.scope import infer_project_root, resolve_project_root
 from oxtail_py.settings import Settings
 from oxtail_py.wake import WakeReport, WakeSettings, Watch, wake_peer
@@ -106,6 +113,15 @@ class Agent:
     @property
     def identity(self) -> Resolution:
         return self.resolver.state
+
+    @property
+    def mailbox_key(self) -> str:
+        """Where mail for this agent goes now: its session id, or its pid box."""
+        return self.identity.session_id or pid_box_key(self.me)
+
+    def mailbox_keys(self) -> list[str]:
+        """Every key of ours: the pid box, ids we had before, the session id."""
+        return [box.paths.directory.name for box in self.my_mailboxes()]
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -260,12 +276,16 @@ class Agent:
                 next_step=next_step,
             )
 
-    def set_state(self, purpose: str) -> StateCardView:
+    def set_state(self, purpose: str, role: str | None = None) -> StateCardView:
+        """The state card; `role` None keeps the current role, "" clears it."""
         with self._guard:
-            self.entry.state.purpose = validate_purpose(purpose)
-            self.entry.state.updated_at = now_iso()
+            card = self.entry.state
+            card.purpose = validate_purpose(purpose)
+            if role is not None:
+                card.role = validate_role(role)
+            card.updated_at = now_iso()
             self._save()
-            return StateCardView(self.entry.state.purpose, self.entry.state.updated_at)
+            return StateCardView(card.purpose, card.updated_at, card.role)
 
     # -- discovery ----------------------------------------------------------------
 
@@ -331,7 +351,10 @@ class Agent:
     ) -> SendReceipt:
         if reply_to is not None:
             validate_message_id(reply_to, "reply_to")
-        row = self._resolve_peer(target, project_root)
+        return self.send_to(self._resolve_peer(target, project_root), body, reply_to=reply_to)
+
+    def send_to(self, row: Row, body: str, *, reply_to: str | None = None) -> SendReceipt:
+        """Send to a peer already resolved (a row of this agent's listing)."""
         msg = Message.create(
             body, from_session_id=self.identity.session_id, reply_to=reply_to, origin=self._origin()
         )
@@ -360,9 +383,16 @@ class Agent:
 
     @contextmanager
     def ask(
-        self, target: str, body: str, *, project_root: str | None = None
+        self,
+        target: str,
+        body: str,
+        *,
+        project_root: str | None = None,
+        before_send: Callable[[PendingAsk], None] = lambda _pending: None,
     ) -> Iterator[PendingAsk]:
-        """Send a request and hold our inboxes so that no other reader takes its reply."""
+        """Send a request and hold our inboxes so that no other reader takes its reply.
+        `before_send` runs once the request is made and before it goes out; if it raises
+        (the asks ledger refusing a cycle), nothing is sent."""
         row = self._resolve_peer(target, project_root)
         if not row.client_session_id:
             raise TargetError(
@@ -385,6 +415,7 @@ class Agent:
                     pending._stack.enter_context(box.awaiting_reply(msg.id))
                 self._open_asks[msg.id] = pending
             try:
+                before_send(pending)
                 self._mailbox(row.mailbox_key).enqueue(msg)
                 eventlog.sent(self.layout, msg, row.mailbox_key, bodies=self._log_bodies)
                 yield pending
@@ -400,11 +431,16 @@ class Agent:
         request_id: str | None = None,
         reply_to: str | None = None,
         watch: Watch | None = None,
+        sender: str | None = None,
     ) -> WakeReport:
         """Make `target` notice the message `message_id` just sent to it (see wake.py).
         Blocking (keystrokes, then a few seconds watching for proof): keep it off the
-        event loop; `watch.finish` ends the watching."""
-        sender = self.identity.session_id or self.entry.tmux.session or f"pid-{self.me.pid}"
+        event loop; `watch.finish` ends the watching. `sender` names who the wake line
+        says the message is from (default: this agent; a self-heal wake names the
+        message's own sender)."""
+        sender = (
+            sender or self.identity.session_id or self.entry.tmux.session or f"pid-{self.me.pid}"
+        )
         return wake_peer(
             self.layout,
             target,
@@ -416,6 +452,16 @@ class Agent:
             reply_to=reply_to,
             watch=watch,
         )
+
+    def asks_in_flight(self) -> set[str]:
+        """Request ids of this server's ask_peer calls waiting now (their replies are
+        taken by those calls, not read as mail)."""
+        with self._guard:
+            return set(self._open_asks)
+
+    def late_replies(self, messages: list[Message]) -> asks_ledger.LateReplies:
+        """Which of `messages` answer asks of ours that timed out (asks_ledger)."""
+        return asks_ledger.late_replies(self.layout, self.mailbox_keys(), messages)
 
     def take_reply(self, pending: PendingAsk) -> Delivery | None:
         # Our boxes now, not when the ask began: the session id may be learned meanwhile.
@@ -441,3 +487,4 @@ class SessionReport:
 class StateCardView:
     purpose: str
     updated_at: str | None
+    role: str = ""

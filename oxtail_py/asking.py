@@ -23,11 +23,13 @@ import anyio
 import anyio.lowlevel
 import anyio.to_thread
 
+from oxtail_py import asks_ledger
 from oxtail_py.agent import Agent, PendingAsk
+from oxtail_py.asks_ledger import AskRecord, AskState
 from oxtail_py.discovery import Row
 from oxtail_py.errors import OxtailError
 from oxtail_py.mailbox import Delivery
-from oxtail_py.messages import Message
+from oxtail_py.messages import Message, now_iso
 from oxtail_py.procs import ProcessIdentity, start_time
 from oxtail_py.wake import WakeReport, WakeStatus, Watch
 from oxtail_py.watch import MailboxWatcher
@@ -140,47 +142,80 @@ async def ask_peer(
     wake: bool,
 ) -> AskResult:
     """Ask `target` and wait up to `timeout_ms` for its answer. Raises OxtailError for
-    a request that cannot be sent; a reply is committed only once nothing can cancel
-    the caller's answer any more."""
+    a request that cannot be sent (`would-deadlock` when the target waits on us); a
+    reply is committed only once nothing can cancel the caller's answer any more. The
+    asks ledger holds the ask from before it is sent: `waiting` during the call, then
+    `answered`, or `pending` for a late reply (selfheal.py wakes us when it comes)."""
     started = time.monotonic()
+    asker = agent.mailbox_key
+    opened: list[str] = []  # the request id, once the ledger holds the ask
+    sent = False
+
+    def open_ask(pending: PendingAsk) -> None:
+        _open_in_ledger(agent, asker, pending)
+        opened.append(pending.request_id)
+
+    try:
+        with agent.ask(target, body, before_send=open_ask) as pending:
+            sent = True
+            return await _wait_and_hand_over(
+                agent, watcher, asker, pending, timeout_ms, wake, started
+            )
+    except BaseException:
+        if opened and not sent:  # recorded, then the send failed: no ask went out
+            asks_ledger.discard(agent.layout, asker, opened[0])
+        raise
+
+
+async def _wait_and_hand_over(
+    agent: Agent,
+    watcher: MailboxWatcher,
+    asker: str,
+    pending: PendingAsk,
+    timeout_ms: int,
+    wake: bool,
+    started: float,
+) -> AskResult:
     woke = WakeReport(WakeStatus.DISABLED)
-    with agent.ask(target, body) as pending:
-        watch = Watch()  # the end of the wait ends the wake's watching too
-        waited = _Waited(None, peer_gone=False)
-        failure: OxtailError | None = None
+    watch = Watch()  # the end of the wait ends the wake's watching too
+    waited = _Waited(None, peer_gone=False)
+    failure: OxtailError | None = None
 
-        def wake_target() -> WakeReport:
-            rid = pending.request_id
-            return agent.wake(pending.target, rid, request_id=rid, watch=watch)
+    def wake_target() -> WakeReport:
+        rid = pending.request_id
+        return agent.wake(pending.target, rid, request_id=rid, watch=watch)
 
-        async def wake_peer() -> None:
-            nonlocal woke
-            woke = await _wake_in_thread(wake_target)
+    async def wake_peer() -> None:
+        nonlocal woke
+        woke = await _wake_in_thread(wake_target)
 
-        try:
-            # The wake runs beside the wait (in a worker thread); its report is only
-            # needed at the end.
-            async with anyio.create_task_group() as tg:
-                if wake:
-                    tg.start_soon(wake_peer)
-                try:
-                    waited = await wait_for_reply(agent, watcher, pending, timeout_ms / 1000)
-                except OxtailError as exc:  # caught inside: a task group wraps errors
-                    failure = exc
-                finally:
-                    watch.finish(answered=waited.delivery is not None)
-            # The last await: after it a cancel cannot stop the answer (the SDK writes
-            # it with no checkpoint between), so the commit comes after.
-            await anyio.lowlevel.checkpoint()
-        except BaseException:
-            if waited.delivery is not None:
-                waited.delivery.abort()  # cancelled or failed: the reply goes back
-            raise
-        if failure is not None:
-            raise failure
+    try:
+        # The wake runs beside the wait (in a worker thread); its report is only
+        # needed at the end.
+        async with anyio.create_task_group() as tg:
+            if wake:
+                tg.start_soon(wake_peer)
+            try:
+                waited = await wait_for_reply(agent, watcher, pending, timeout_ms / 1000)
+            except OxtailError as exc:  # caught inside: a task group wraps errors
+                failure = exc
+            finally:
+                watch.finish(answered=waited.delivery is not None)
+        # The last await: after it a cancel cannot stop the answer (the SDK writes
+        # it with no checkpoint between), so the commit comes after.
+        await anyio.lowlevel.checkpoint()
+    except BaseException:
         if waited.delivery is not None:
-            waited.delivery.commit()
+            waited.delivery.abort()  # cancelled or failed: the reply goes back
+        _settle(agent, asker, pending.request_id, None)
+        raise
+    if failure is not None:
+        _settle(agent, asker, pending.request_id, None)
+        raise failure
+    if waited.delivery is not None:
+        waited.delivery.commit()
     reply = waited.delivery.messages[0] if waited.delivery else None
+    _settle(agent, asker, pending.request_id, reply)
     if reply is not None:
         status = AskStatus.ANSWERED
     else:
@@ -193,6 +228,42 @@ async def ask_peer(
         waited_ms=int((time.monotonic() - started) * 1000),
         wake=woke,
     )
+
+
+def _open_in_ledger(agent: Agent, asker: str, pending: PendingAsk) -> None:
+    """Record the ask as waiting before the request goes out; refused (would-deadlock)
+    if the target already waits, directly or through others, on this agent."""
+    target_sid = pending.target.client_session_id
+    assert target_sid is not None  # Agent.ask refuses a peer without one
+    now = time.time()
+    asks_ledger.open_ask(
+        agent.layout,
+        AskRecord(
+            request_id=pending.request_id,
+            asker=asker,
+            asker_session_id=agent.identity.session_id,
+            asker_server=agent.me.token(),
+            target_session_id=target_sid,
+            target_name=pending.target.name,
+            project_root=str(agent.project_root),
+            state=AskState.WAITING,
+            created_at=now_iso(),
+            updated_at=now_iso(),
+            created_ts=now,
+        ),
+    )
+
+
+def _settle(agent: Agent, asker: str, request_id: str, reply: Message | None) -> None:
+    """The call is over: answered, or pending (a late reply is still expected). A ledger
+    that cannot be written must not turn a returned answer into an error."""
+    state = AskState.ANSWERED if reply is not None else AskState.PENDING
+    try:
+        asks_ledger.set_state(
+            agent.layout, asker, request_id, state, reply_id=reply.id if reply else None
+        )
+    except (OSError, OxtailError) as exc:
+        log.warning("ask %s: ledger not updated to %s: %s", request_id, state, exc)
 
 
 async def _wake_in_thread(run: Callable[[], WakeReport]) -> WakeReport:

@@ -39,6 +39,7 @@ class Row:
     server_pid: int | None = None
     purpose: str = ""
     purpose_updated_at: str | None = None
+    role: str = ""
     unread: int = 0
     is_me: bool = False
     entry: SessionEntry | None = field(default=None, repr=False)
@@ -77,6 +78,7 @@ def _agent_row(
         server_pid=entry.server_pid,
         purpose=entry.state.purpose,
         purpose_updated_at=entry.state.updated_at,
+        role=entry.state.role,
         is_me=entry.identity == me,
         entry=entry,
     )

@@ -129,12 +129,19 @@ def _sender(msg: Message) -> list[str]:
     return fields
 
 
-def _header(n: int, count: int, msg: Message) -> str:
+# The header field marking the answer to an ask_peer of the reader's that had timed out
+# (read_my_messages names the same field).
+LATE_FIELD: Final = "late_reply_to_ask"
+
+
+def _header(n: int, count: int, msg: Message, late: frozenset[str] = frozenset()) -> str:
     fields = _sender(msg)
     if msg.request_id:
         fields.append(f"request_id={_value(msg.request_id)}")
     if msg.reply_to:
         fields.append(f"reply_to={_value(msg.reply_to)}")
+        if msg.reply_to in late:
+            fields.append(f"{LATE_FIELD}={_value(msg.reply_to)}")
     return f"--- message {n} of {count} · " + " · ".join(fields)
 
 
@@ -214,7 +221,7 @@ def _cost(line: str) -> int:
     return encoded_size(line)
 
 
-def _shown_count(messages: Sequence[Message], budget: int) -> int:
+def _shown_count(messages: Sequence[Message], budget: int, late: frozenset[str]) -> int:
     """The longest prefix that fits whole, with room kept for the rest's summary."""
     total = len(messages)
     who = _who(messages)
@@ -224,7 +231,7 @@ def _shown_count(messages: Sequence[Message], budget: int) -> int:
     for k, msg in enumerate(messages, 1):
         # The header's "of {count}" is rendered with the final count; `total` has at
         # least as many digits, so this cost never understates it.
-        blocks += _cost(_header(k, total, msg)) + _cost(_body(msg))
+        blocks += _cost(_header(k, total, msg, late)) + _cost(_body(msg))
         if blocks > budget:
             break
         any_request = any_request or bool(msg.request_id)
@@ -238,19 +245,23 @@ def _shown_count(messages: Sequence[Message], budget: int) -> int:
     return best
 
 
-def render_delivery(messages: Sequence[Message], budget: int) -> RenderedDelivery:
+def render_delivery(
+    messages: Sequence[Message], budget: int, late: frozenset[str] = frozenset()
+) -> RenderedDelivery:
     """The hook text for `messages` (oldest first), at most `budget` bytes as encoded by
     `encoded_size`. The first `delivered_count` are shown whole; the rest are listed
-    (as far as the budget allows, then counted) and must stay in the inbox, in order."""
+    (as far as the budget allows, then counted) and must stay in the inbox, in order.
+    A message replying to a request id in `late` (an ask of the reader's that timed
+    out: asks_ledger) is marked as that ask's late reply."""
     if not messages:
         raise ValueError("nothing to render")
     if budget < MIN_BUDGET_BYTES:
         raise ValueError(f"budget {budget} is below the framing's {MIN_BUDGET_BYTES} bytes")
-    shown = _shown_count(messages, budget)
+    shown = _shown_count(messages, budget, late)
     waiting = messages[shown:]
     lines = [_intro(shown, len(waiting), messages[0], _who(messages))]
     for n, msg in enumerate(messages[:shown], 1):
-        lines += [_header(n, shown, msg), _body(msg)]
+        lines += [_header(n, shown, msg, late), _body(msg)]
     if any(m.request_id for m in messages[:shown]):
         lines.append(REPLY_HINT)
     if waiting:

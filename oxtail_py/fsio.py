@@ -214,3 +214,38 @@ def atomic_write_bytes(path: Path, data: bytes, *, durable: bool = True) -> None
 
 def atomic_write_json(path: Path, value: Any) -> None:
     atomic_write_bytes(path, (json.dumps(value, ensure_ascii=False, indent=1) + "\n").encode())
+
+
+def write_once_bytes(path: Path, data: bytes) -> bool:
+    """Create `path` holding `data` unless it exists: True if we wrote it, False if a
+    file was already there (the first writer wins; a second loses quietly).
+
+    The bytes go to a temp file first and are published by link(2), which fails if the
+    name exists: a reader never sees a torn file, and a writer killed half-way leaves
+    only a stray temp file. Not fsynced (the mailbox is not either: see mailbox.py).
+    """
+    refuse_symlink(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
+    fd = open_private(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+    try:
+        write_all(fd, data, path)
+    except BaseException:
+        os.close(fd)
+        tmp.unlink(missing_ok=True)
+        raise
+    os.close(fd)
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        return False
+    except OSError as exc:
+        if exc.errno in _DISK_FULL_ERRNOS:
+            raise DiskFullError(f"cannot create {path}: the disk is full. Free space.") from exc
+        raise
+    finally:
+        tmp.unlink(missing_ok=True)
+    return True
+
+
+def write_once_json(path: Path, value: Any) -> bool:
+    return write_once_bytes(path, (json.dumps(value, ensure_ascii=False) + "\n").encode())

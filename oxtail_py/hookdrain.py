@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from oxtail_py import eventlog
+from oxtail_py import asks_ledger, eventlog
 from oxtail_py.errors import InvalidSessionIdError
 from oxtail_py.framing import encoded_size, render_delivery
 from oxtail_py.fsio import atomic_write_json, ensure_tree
@@ -57,7 +57,8 @@ def deliver(
     limit = CONTEXT_LIMIT_BYTES[for_client]  # Codex: CODEX_SPILL_BYTES
     if limit is not None:
         budget = min(budget, limit)
-    rendered = render_delivery(delivery.messages, budget)
+    late = asks_ledger.late_replies(layout, [session_id], delivery.messages)
+    rendered = render_delivery(delivery.messages, budget, late.request_ids)
     output = hook_output(for_client, hook_event, rendered.text)
     try:
         # Bytes, not text: the hook's locale must not decide whether non-ASCII prints.
@@ -68,6 +69,7 @@ def deliver(
         raise
     if rendered.delivered_count:
         delivery.commit_first(rendered.delivered_count)
+        asks_ledger.record_handed_over(layout, late, delivery.messages[: rendered.delivered_count])
         eventlog.delivered(layout, delivery.messages[: rendered.delivered_count], session_id,
                            f"hook {client} {event}")
     else:

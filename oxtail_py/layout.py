@@ -14,7 +14,16 @@
       wake/<mailbox key>/                            waking a peer: last.json (debounce), lock/
       drops/<client pid>.json                        SessionStart drop: identity for the server
       drops/server-<pid>-<start>.json                `oxtail-py claim` for one running server
+      asks/<asker mailbox key>/<request id>.json     asks ledger: one per ask_peer (asks_ledger)
+      asks/lock/                                     held while a new ask is checked for a cycle
       hooks/                                         installed hook scripts
+      ledger/<session key>/sent/<message id>.json   what this agent sent (message_status)
+      ledger/<session key>/received/<message id>.json  what it was handed (reply_to_message)
+      receipts/<message id>.json                     write-once: how and when it was handed over
+      receipts/<message id>.wake.json                the wakes tried for it, and their outcome
+      obligations/<message id>.json                  write-once: delegated work (action_required)
+      obligations/<message id>.blocked.json          the owner's latest block_work reason
+      obligations/<message id>.done.json             write-once: complete_work's result
       events/traffic.jsonl, traffic.1.jsonl          the event log of traffic (metadata; rotated)
       events/lock/                                   held only while the log rotates
 
@@ -44,6 +53,10 @@ STATUS: Final = "status"
 DROPS: Final = "drops"
 HOOKS: Final = "hooks"
 WAKE: Final = "wake"
+ASKS: Final = "asks"
+LEDGER: Final = "ledger"
+RECEIPTS: Final = "receipts"
+OBLIGATIONS: Final = "obligations"
 EVENTS: Final = "events"
 INBOX: Final = "inbox.jsonl"
 CLAIM_PREFIX: Final = "claim."
@@ -60,6 +73,8 @@ SESSION_ID_RE: Final = re.compile(
     f"[{re.escape(SESSION_ID_CHARS)}]{{0,{SESSION_ID_MAX - 1}}}"
 )
 PID_BOX_PREFIX: Final = "pid-"
+MESSAGE_ID_RE: Final = re.compile(r"[0-9a-f]{16}")
+OBLIGATION_PARTS: Final = ("", "blocked", "done")
 _PID_BOX_RE: Final = re.compile(r"pid-[0-9]+-[0-9]+\.[0-9]{2}")
 
 
@@ -76,6 +91,13 @@ def validate_mailbox_key(key: str) -> str:
     if not (_PID_BOX_RE.fullmatch(key) or SESSION_ID_RE.fullmatch(key)):
         raise InvalidSessionIdError(f"invalid mailbox key {key!r}")
     return key
+
+
+def validate_message_id_shape(message_id: str) -> str:
+    """A message id (16 lowercase hex) before it names a file; messages.py says why to a user."""
+    if not MESSAGE_ID_RE.fullmatch(message_id):
+        raise ValueError(f"not a message id: {message_id!r}")
+    return message_id
 
 
 def is_pid_box_key(key: str) -> bool:
@@ -215,6 +237,22 @@ class Layout:
         """The wake state of the peer whose mailbox key is `key`."""
         return WakePaths(self.wake_dir / validate_mailbox_key(key))
 
+    @property
+    def asks_dir(self) -> Path:
+        return self.root / ASKS
+
+    @property
+    def asks_lock(self) -> Path:
+        """Held while a new ask is checked against the wait-for graph and recorded."""
+        return self.asks_dir / "lock"
+
+    def asker_dir(self, asker_key: str) -> Path:
+        """The asks of one asker (its mailbox key: a session id or a pid box key)."""
+        return self.asks_dir / validate_mailbox_key(asker_key)
+
+    def ask_file(self, asker_key: str, request_id: str) -> Path:
+        return self.asker_dir(asker_key) / f"{validate_message_id_shape(request_id)}.json"
+
     def status_file(self, session_id: str) -> Path:
         return self.status_dir / validate_session_id(session_id)
 
@@ -223,3 +261,41 @@ class Layout:
 
     def claim_drop_file(self, server: ProcessIdentity) -> Path:
         return self.drops_dir / f"server-{server.token()}.json"
+
+    # -- obligations and receipts (ledger.py, receipts.py, obligations.py) ----------
+
+    @property
+    def ledger_dir(self) -> Path:
+        return self.root / LEDGER
+
+    @property
+    def receipts_dir(self) -> Path:
+        return self.root / RECEIPTS
+
+    @property
+    def obligations_dir(self) -> Path:
+        return self.root / OBLIGATIONS
+
+    def sent_dir(self, key: str) -> Path:
+        """What the agent whose mailbox key is `key` sent (one file per message id)."""
+        return self.ledger_dir / validate_mailbox_key(key) / "sent"
+
+    def received_dir(self, key: str) -> Path:
+        """What the agent whose mailbox key is `key` was handed (one file per message id)."""
+        return self.ledger_dir / validate_mailbox_key(key) / "received"
+
+    def ledger_record(self, directory: Path, message_id: str) -> Path:
+        return directory / f"{validate_message_id_shape(message_id)}.json"
+
+    def receipt_file(self, message_id: str) -> Path:
+        return self.receipts_dir / f"{validate_message_id_shape(message_id)}.json"
+
+    def wake_outcome_file(self, message_id: str) -> Path:
+        return self.receipts_dir / f"{validate_message_id_shape(message_id)}.wake.json"
+
+    def obligation_file(self, message_id: str, part: str = "") -> Path:
+        """`part` is "" (the record), "blocked" or "done"."""
+        if part not in OBLIGATION_PARTS:
+            raise ValueError(f"unknown obligation part {part!r}")
+        suffix = f".{part}.json" if part else ".json"
+        return self.obligations_dir / f"{validate_message_id_shape(message_id)}{suffix}"

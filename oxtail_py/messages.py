@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 
 from oxtail_py.errors import BodyTooLargeError, InvalidMessageError
+from oxtail_py.layout import MESSAGE_ID_RE as MESSAGE_ID_RE
 from oxtail_py.layout import SESSION_ID_RE
 
 SCHEMA_VERSION: Final = 1
 MAX_BODY_BYTES: Final = 8192
-MESSAGE_ID_RE: Final = re.compile(r"[0-9a-f]{16}")
 # origin[OPERATOR_KEY] is True: the message is the operator's (see Message.from_operator).
 OPERATOR_KEY: Final = "operator"
 
@@ -63,6 +62,8 @@ class Message:
     reply_to: str | None = None
     origin: dict[str, Any] = field(default_factory=dict)
     schema_version: int = SCHEMA_VERSION
+    # Delegated work: the recipient owes a complete_work or block_work (obligations.py).
+    action_required: bool = False
 
     @classmethod
     def create(
@@ -73,12 +74,15 @@ class Message:
         expects_reply: bool = False,
         reply_to: str | None = None,
         origin: dict[str, Any] | None = None,
+        action_required: bool = False,
+        message_id: str | None = None,
     ) -> Message:
         """A new message. A request (expects_reply) carries request_id == its own id;
-        the answer names it in reply_to."""
+        the answer names it in reply_to. `message_id` is given only to re-send a message
+        whose id is already recorded (a completion resumed after a crash)."""
         if reply_to is not None:
             validate_message_id(reply_to, "reply_to")
-        message_id = new_message_id()
+        message_id = validate_message_id(message_id) if message_id else new_message_id()
         return cls(
             id=message_id,
             body=validate_body(body),
@@ -87,6 +91,7 @@ class Message:
             request_id=message_id if expects_reply else None,
             reply_to=reply_to,
             origin=dict(origin or {}),
+            action_required=action_required,
         )
 
     @property
@@ -108,6 +113,8 @@ class Message:
             "reply_to": self.reply_to,
             "origin": self.origin,
         }
+        if self.action_required:  # absent otherwise: plain lines stay as they were
+            record["action_required"] = True
         return (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
 
     @classmethod
@@ -141,6 +148,9 @@ class Message:
         version = record.get("schema_version", SCHEMA_VERSION)
         if not isinstance(origin, dict) or not isinstance(version, int):
             raise InvalidMessageError("malformed origin or schema_version")
+        action_required = record.get("action_required", False)
+        if not isinstance(action_required, bool):
+            raise InvalidMessageError("action_required is not a boolean")
         return cls(
             id=msg_id,
             body=body,
@@ -150,6 +160,7 @@ class Message:
             reply_to=optional["reply_to"],
             origin=origin,
             schema_version=version,
+            action_required=action_required,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -160,5 +171,6 @@ class Message:
             "reply_to": self.reply_to,
             "enqueued_at": self.enqueued_at,
             "origin": self.origin,
+            "action_required": self.action_required,
             "body": self.body,
         }

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import re
 import signal
 import stat
 import sys
@@ -55,6 +56,22 @@ def validate_purpose(purpose: str) -> str:
     return purpose
 
 
+# A role names a group of agents (`@role:<name>` targets them all): a short lowercase word.
+ROLE_RE: Final = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
+
+
+def validate_role(role: str) -> str:
+    """A role as `set_my_state` takes it: trimmed, lowercased, one short word ("" clears)."""
+    role = role.strip().lower()
+    if role and not ROLE_RE.fullmatch(role):
+        raise InvalidMessageError(
+            f"role {role[:40]!r} is not a short word: use 1-32 of a-z, 0-9, '-' or '_', "
+            "starting with a letter or digit (peers target it as @role:<name>)",
+            code="invalid-role",
+        )
+    return role
+
+
 @dataclass
 class ClientInfo:
     type: str | None = None  # "claude" | "codex" | None (unknown)
@@ -77,6 +94,7 @@ class TmuxInfo:
 @dataclass
 class StateCard:
     purpose: str = ""
+    role: str = ""  # "" = none; else ROLE_RE (send_message targets @role:<name>)
     updated_at: str | None = None
 
 
@@ -154,6 +172,9 @@ class SessionEntry:
         purpose = self.state.purpose
         if not isinstance(purpose, str) or len(purpose) > 4 * MAX_PURPOSE_CHARS:
             bad.append("state.purpose")
+        role = self.state.role
+        if not isinstance(role, str) or (role and not ROLE_RE.fullmatch(role)):
+            bad.append("state.role")
         if not isinstance(self.client.claimed, bool):
             bad.append("client.claimed")
         previous = self.client.previous_session_ids

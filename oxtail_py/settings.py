@@ -15,6 +15,10 @@ from typing import Final
 DEFAULT_ASK_TIMEOUT_MS: Final = 60_000
 DEFAULT_ASK_MAX_TIMEOUT_MS: Final = 600_000
 WAKE_STRATEGIES: Final = ("auto", "tmux", "off")
+DEFAULT_BROADCAST_CAP: Final = 16
+DEFAULT_HEAL_IDLE_S: Final = 30
+DEFAULT_HEAL_MAX_WAKES: Final = 3
+DEFAULT_DELEGATE_SILENT_S: Final = 600
 
 
 def expand_home(raw: str, home: str) -> Path:
@@ -32,6 +36,12 @@ def _positive_ms(environ: Mapping[str, str], name: str, default: int) -> int:
     return int(raw) if raw.isdigit() and int(raw) > 0 else default
 
 
+def _count(environ: Mapping[str, str], name: str, default: int) -> int:
+    """A count that may be 0 (off); anything but digits keeps the default."""
+    raw = environ.get(name, "").strip()
+    return int(raw) if raw.isdigit() else default
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     home: Path  # the user's home ($HOME)
@@ -45,6 +55,14 @@ class Settings:
     ask_max_timeout_ms: int  # OXTAIL_ASK_PEER_MAX_TIMEOUT_MS
     wake_strategy: str  # OXTAIL_WAKE_STRATEGY: auto | tmux | off
     wake_confirm_ms: int | None  # OXTAIL_WAKE_CONFIRM_MS: one proof window (tests)
+    # OXTAIL_BROADCAST_CAP: the most agents one send_message to a group reaches
+    broadcast_cap: int = DEFAULT_BROADCAST_CAP
+    # OXTAIL_HEAL_IDLE_S: our idle agent with mail unread this long is woken (selfheal)
+    heal_idle_s: int = DEFAULT_HEAL_IDLE_S
+    # OXTAIL_HEAL_MAX_WAKES: self-healing wakes per message, 0 turns them off
+    heal_max_wakes: int = DEFAULT_HEAL_MAX_WAKES
+    # OXTAIL_DELEGATE_SILENT_S: a delegate silent on open work this long is re-poked
+    delegate_silent_s: int = DEFAULT_DELEGATE_SILENT_S
     problems: tuple[str, ...] = ()  # values that were ignored, and why
     # CODEX_HOME was set: Codex then names its files by the resolved path (trust keys)
     codex_home_from_env: bool = False
@@ -86,6 +104,12 @@ class Settings:
             ),
             wake_strategy=strategy,
             wake_confirm_ms=int(confirm) if confirm.isdigit() and int(confirm) > 0 else None,
+            broadcast_cap=_positive_ms(env, "OXTAIL_BROADCAST_CAP", DEFAULT_BROADCAST_CAP),
+            heal_idle_s=_positive_ms(env, "OXTAIL_HEAL_IDLE_S", DEFAULT_HEAL_IDLE_S),
+            heal_max_wakes=_count(env, "OXTAIL_HEAL_MAX_WAKES", DEFAULT_HEAL_MAX_WAKES),
+            delegate_silent_s=_positive_ms(
+                env, "OXTAIL_DELEGATE_SILENT_S", DEFAULT_DELEGATE_SILENT_S
+            ),
             problems=tuple(problems),
             codex_home_from_env=bool(env.get("CODEX_HOME", "")),
             event_log_bodies=env.get("OXTAIL_EVENT_LOG_BODIES", "").strip() == "1",

@@ -21,8 +21,14 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Final
 
-from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.events import (
+    EVENT_TYPE_CLOSED_NO_WRITE,
+    EVENT_TYPE_OPENED,
+    FileSystemEvent,
+    FileSystemEventHandler,
+)
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
 
@@ -78,16 +84,33 @@ def _observer() -> BaseObserver:
     return ImmediateObserver()
 
 
+# A read opens and closes a file without changing it: no reason to look again. Counting
+# them made a watcher that reads what it watches (the self-heal timers) wake itself for
+# ever, and woke every ask_peer waiter whenever anyone counted an inbox for a listing.
+_READ_ONLY: Final = frozenset({EVENT_TYPE_OPENED, EVENT_TYPE_CLOSED_NO_WRITE})
+
+
 class _InboxEvents(FileSystemEventHandler):
     def __init__(self, notify: Callable[[], None]) -> None:
         self._notify = notify
 
     def on_any_event(self, event: FileSystemEvent) -> None:
+        if event.event_type in _READ_ONLY:
+            return
         # Appends (modified/closed) and put-backs (moved, or with unpaired moves,
         # "created", onto the inbox) both count; lock and claim traffic in the same
         # directory does not. A spurious look (the inbox renamed away) costs one drain.
         paths = (event.src_path, getattr(event, "dest_path", "") or "")
         if any(os.path.basename(os.fsdecode(p)) == _INBOX for p in paths):
+            self._notify()
+
+
+class _AnyEvent(FileSystemEventHandler):
+    def __init__(self, notify: Callable[[], None]) -> None:
+        self._notify = notify
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        if event.event_type not in _READ_ONLY:
             self._notify()
 
 
@@ -113,6 +136,11 @@ class MailboxWatcher:
                 return
             self._watched.add(directory)
         self._observer.schedule(self._handler, str(directory), recursive=False)
+
+    def watch_any(self, directory: Path, callback: Callable[[], None]) -> None:
+        """Call `callback` (from the observer thread) on any event in `directory` itself
+        (not its subdirectories): the self-heal timers re-arm on ledger changes."""
+        self._observer.schedule(_AnyEvent(callback), str(directory), recursive=False)
 
     def subscribe(self, callback: Callable[[], None]) -> Callable[[], None]:
         """Call `callback` (from the observer thread) on every inbox change; returns unsubscribe."""

@@ -161,7 +161,7 @@ class Cockpit(App[int]):
     def _build(self) -> None:
         try:
             snap = build_snapshot(self.layout_, self.project,
-                                  ask_timeout_s=self.settings.ask_timeout_ms / 1000,
+                                  ask_timeout_s=self.settings.ask_max_timeout_ms / 1000,
                                   traffic=TRAFFIC_ROWS)
         except OxtailError as exc:
             self.call_from_thread(self._show_error, str(exc))

@@ -1,10 +1,11 @@
 """`status --check`: what is wrong in a snapshot, one Problem per fault.
 
-Faults: an ask waiting past its timeout, mail unread for more than N minutes at an
-agent whose hooks say it is idle (nothing will deliver it until it is woken), a
-wait-for cycle (already in the snapshot), and hooks missing, stale or untrusted for a
-client that has an agent here (hooks_install's checks: the same ones a server logs at
-start, and doctor runs).
+Faults: an ask still waiting past the longest timeout an ask may have
+(OXTAIL_ASK_PEER_MAX_TIMEOUT_MS: the ledger does not record each ask's own); mail
+unread for more than N minutes at an agent whose hooks say it is idle (nothing will
+deliver it until it is woken); a wait-for cycle (already in the snapshot); hooks
+missing, stale or untrusted for a client that has an agent here (hooks_install's
+checks: the same ones a server logs at start, and doctor runs).
 """
 
 from __future__ import annotations
@@ -27,8 +28,9 @@ def check(snap: Snapshot, settings: Settings, *, stale_minutes: float) -> list[P
             problems.append(Problem(
                 "ask-overdue", snap.name_of(edge.waiter),
                 f"{snap.name_of(edge.waiter)} has waited {age:.0f}s (since {clock(edge.since)})"
-                f" for {snap.name_of(edge.target)} to answer {edge.ref}, past the "
-                f"{edge.timeout_s:.0f}s timeout: its server may be stuck; restart that agent",
+                f" for {snap.name_of(edge.target)} to answer {edge.ref}, past the longest "
+                f"timeout an ask may have ({edge.timeout_s:.0f}s): its server is stuck; "
+                "restart that agent",
             ))
     for agent in snap.agents:
         if agent.state != "idle" or agent.oldest_unread is None:

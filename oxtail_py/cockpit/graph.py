@@ -1,6 +1,10 @@
 """The wait-for graph: who waits on whom (asks in flight, open work), and its cycles.
 
 Nodes are agents by mailbox key (names can repeat: two agents in one tmux session).
+Edges come from the asks ledger (asks_ledger: live `waiting` asks), the `await.`
+markers of asks the ledger does not know, and obligations (open or blocked delegated
+work: the requester waits on the owner). asks_ledger refuses an ask that would close a
+cycle of asks; a cycle through open work is still possible, and only shown here.
 A cycle is a set of agents each waiting on the next: none of them can move until one
 gives up (an ask times out), so the cockpit flags it.
 """
@@ -22,6 +26,7 @@ class Edge:
     ref: str  # the request id (ask) or obligation id (work)
     since: float  # epoch s
     timeout_s: float | None  # when an ask gives up, as far as known
+    detail: str | None = None  # e.g. why open work is blocked
 
 
 def find_cycles(edges: Iterable[Edge]) -> list[list[str]]:

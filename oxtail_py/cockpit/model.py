@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Final, Literal
 
-from oxtail_py import eventlog, tmux
+from oxtail_py import asks_ledger, eventlog, obligations, tmux
 from oxtail_py.cockpit.boxes import BoxView, inspect_box
 from oxtail_py.cockpit.graph import Edge, find_cycles, in_cycle
 from oxtail_py.discovery import Row, list_project
@@ -65,7 +66,7 @@ class AgentView:
     state_since: float | None
     unread: int
     oldest_unread: float | None
-    open_work: int | None  # None until obligations exist (issue 11)
+    open_work: int | None  # open or blocked delegated work it owes (obligations.py)
     asks_out: int
     asks_in: int
     identity_source: str | None
@@ -128,7 +129,7 @@ def _agent(row: Row, box: BoxView, layout: Layout) -> AgentView:
         state_since=status.mtime if status is not None else None,
         unread=box.unread,
         oldest_unread=box.oldest_unread,
-        open_work=None,
+        open_work=0,
         asks_out=0,
         asks_in=0,
         identity_source=source,
@@ -188,7 +189,7 @@ def build_snapshot(
         eventlog.Tail([], 0, [])
     for reason in tail.problems:
         problems.append(Problem("event-log-unreadable", "event log", reason, "warn"))
-    edges = _ask_edges(agents, boxes, tail.events, ask_timeout_s)
+    edges = _edges(layout, project_root, agents, boxes, tail.events, ask_timeout_s)
     cycles = find_cycles(edges)
     _tally(agents, edges)
     snap = Snapshot(
@@ -224,18 +225,26 @@ def _box_problems(name: str, box: BoxView, problems: list[Problem]) -> None:
         ))
 
 
-def _ask_edges(
+def _edges(
+    layout: Layout,
+    project_root: Path | None,
     agents: list[AgentView],
     boxes: dict[str, BoxView],
     events: list[eventlog.Event],
     ask_timeout_s: float,
 ) -> list[Edge]:
-    """Asks in flight: an `await.<request id>.<waiter>` marker of a live waiter in one of
-    the asker's boxes; the target is where the request was sent (the event log), or the
-    box whose inbox still holds it."""
+    """Who waits on whom: live waiting asks (the asks ledger, then `await.` markers of a
+    live waiter the ledger lacks: the target is where the request was sent, by the event
+    log, or the box still holding it), and open or blocked delegated work."""
+    edges: dict[str, Edge] = {}
+    for record in asks_ledger.list_asks(layout, project_root):
+        if record.effective_state() == asks_ledger.AskState.WAITING:
+            edges[record.request_id] = Edge(
+                record.asker, record.target_session_id, "ask", record.request_id,
+                record.created_ts, ask_timeout_s,
+            )
     sent_to = {e.message_id: e.recipient for e in events if e.event == "sent"}
     by_pid = {a.server_pid: a for a in agents}
-    edges: dict[str, Edge] = {}
     for box in boxes.values():
         for marker in box.awaiting:
             asker = by_pid.get(marker.waiter_pid)
@@ -247,13 +256,37 @@ def _ask_edges(
             edges[marker.request_id] = Edge(
                 asker.key, target, "ask", marker.request_id, marker.since, ask_timeout_s
             )
+    keys = {a.key for a in agents}
+    for status in obligations.list_all(layout):
+        ob = status.obligation
+        if status.state == obligations.WorkState.DONE:
+            continue
+        mine = ob.requester_session_id in keys or ob.owner_session_id in keys
+        if project_root is not None and not mine and not contains(project_root, ob.project_root):
+            continue
+        blocked = status.blocked.reason if status.blocked is not None else None
+        edges["work:" + ob.message_id] = Edge(
+            ob.requester_session_id, ob.owner_session_id, "work", ob.message_id,
+            _epoch(ob.created_at) or 0.0, None,
+            detail=f"blocked: {blocked}" if blocked else None,
+        )
     return sorted(edges.values(), key=lambda e: e.since)
+
+
+def _epoch(iso: str) -> float | None:
+    try:
+        return datetime.fromisoformat(iso).timestamp()
+    except ValueError:
+        return None
 
 
 def _tally(agents: list[AgentView], edges: list[Edge]) -> None:
     by_key = {a.key: a for a in agents}
     for edge in edges:
-        if edge.kind != "ask":
+        if edge.kind == "work":
+            if edge.target in by_key:  # the owner owes it
+                owner = by_key[edge.target]
+                owner.open_work = (owner.open_work or 0) + 1
             continue
         if edge.waiter in by_key:
             by_key[edge.waiter].asks_out += 1

@@ -84,7 +84,8 @@ def agent_cells(agent: AgentView) -> list[str]:
 def edge_line(snap: Snapshot, edge: Edge, cyclic: frozenset[str]) -> str:
     waiter, target = clean(snap.name_of(edge.waiter)), clean(snap.name_of(edge.target))
     overdue = edge.timeout_s is not None and snap.taken_at - edge.since > edge.timeout_s
-    marks = [" OVERDUE" if overdue else "", " (in a cycle)" if edge.waiter in cyclic else ""]
+    marks = [f" ({clean(edge.detail, 60)})" if edge.detail else "", " OVERDUE" if overdue else "",
+             " (in a cycle)" if edge.waiter in cyclic else ""]
     return (f"{waiter} -> {target}  {edge.kind} {edge.ref}  since {clock(edge.since)}"
             f"{''.join(marks)}")
 
@@ -169,7 +170,7 @@ def to_json(snap: Snapshot) -> dict[str, Any]:
         return {
             "waiter": e.waiter, "waiter_name": snap.name_of(e.waiter), "target": e.target,
             "target_name": snap.name_of(e.target), "kind": e.kind, "ref": e.ref,
-            "since": iso(e.since), "timeout_s": e.timeout_s,
+            "since": iso(e.since), "timeout_s": e.timeout_s, "detail": e.detail,
             "overdue": e.timeout_s is not None and snap.taken_at - e.since > e.timeout_s,
         }
 

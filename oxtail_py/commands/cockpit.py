@@ -87,7 +87,7 @@ def _snapshot(args: argparse.Namespace, settings: Settings, traffic: int = 0) ->
 
     tmux.configure(settings)
     return build_snapshot(Layout(settings.root), project_of(args),
-                          ask_timeout_s=settings.ask_timeout_ms / 1000, traffic=traffic)
+                          ask_timeout_s=settings.ask_max_timeout_ms / 1000, traffic=traffic)
 
 
 def _status(args: argparse.Namespace, settings: Settings) -> int:

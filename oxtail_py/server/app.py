@@ -22,6 +22,7 @@ from oxtail_py.hooks_install import codex_problem, hooks_problem
 from oxtail_py.identity import CLAUDE, CODEX
 from oxtail_py.layout import Layout
 from oxtail_py.registry import unregister_on_exit
+from oxtail_py.selfheal import SelfHeal
 from oxtail_py.server import tools_messages, tools_sessions
 from oxtail_py.server.plumbing import ToolContext
 from oxtail_py.settings import Settings
@@ -86,8 +87,11 @@ def serve() -> None:
     for box in agent.my_mailboxes():
         watcher.watch(box.paths.directory)
     watcher.start()
+    healer = SelfHeal(agent, settings)  # timers and file events in this server, no daemon
+    healer.start(watcher)
     try:
         build_server(agent, watcher, settings).run()
     finally:
+        healer.stop()
         watcher.stop()
         agent.stop()

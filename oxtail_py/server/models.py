@@ -28,6 +28,7 @@ class SessionRow(BaseModel):
     server_pid: int | None
     purpose: str
     purpose_updated_at: str | None
+    role: str = Field("", description="its role (set_my_state); @role:<name> targets it")
     unread: int
     is_me: bool
 
@@ -80,6 +81,7 @@ class MySession(BaseModel):
     tmux_session: str | None
     transcript_path: str | None
     purpose: str
+    role: str = Field("", description="your role (set_my_state); peers reach it as @role:<name>")
     conflicts: list[str]
     diagnosis: dict[str, str]
     mailboxes: dict[str, int]
@@ -89,6 +91,7 @@ class MySession(BaseModel):
 class StateOut(BaseModel):
     purpose: str
     updated_at: str | None
+    role: str = ""
 
 
 class MessageOut(BaseModel):
@@ -99,23 +102,54 @@ class MessageOut(BaseModel):
     enqueued_at: str
     origin: dict[str, Any]
     body: str
+    late_reply_to_ask: str | None = Field(
+        None,
+        description="set when this replies to an ask_peer of yours that had timed out: "
+        "the request id of that ask (this is its late answer)",
+    )
+
     from_operator: bool = Field(
         False, description="written by the person running these agents (oxtail-py send), "
         "not by a peer"
     )
 
     @classmethod
-    def of(cls, msg: Message) -> MessageOut:
-        return cls(**neutralize_json(msg.to_dict()), from_operator=msg.from_operator)
+    def of(cls, msg: Message, *, late_reply_to_ask: str | None = None) -> MessageOut:
+        return cls(**neutralize_json(msg.to_dict()), late_reply_to_ask=late_reply_to_ask,
+                   from_operator=msg.from_operator)
+
+
+class Recipient(BaseModel):
+    name: str
+    session_id: str | None
+    message_id: str = Field(description="the id of this recipient's own copy")
+    wake_status: str
+    wake_detail: str = ""
+
+
+class SkippedOut(BaseModel):
+    name: str
+    session_id: str | None
+    reason: str = Field(description="'no-agent', 'duplicate' or 'send-failed'")
+    detail: str
 
 
 class Sent(BaseModel):
-    message_id: str
+    message_id: str | None = Field(
+        description="the message's id; for a group target (@all, @claude, @codex, "
+        "@role:<name>) null: each recipient's copy has its own id (recipients)"
+    )
     target: str
     target_session_id: str | None
     target_pane: str | None
     wake_status: str
     wake_detail: str = Field("", description="why the wake was skipped, or what went wrong")
+    recipients: list[Recipient] = Field(
+        default_factory=list, description="a group target: who got a copy (one each)"
+    )
+    skipped: list[SkippedOut] = Field(
+        default_factory=list, description="a group target: who did not get a copy, and why"
+    )
 
 
 class Inbox(BaseModel):
@@ -126,10 +160,16 @@ class Inbox(BaseModel):
 
 class AskOutcome(BaseModel):
     status: str = Field(
-        description="'answered'; 'timeout' (a late reply lands in your inbox); or 'peer-gone' "
-        "(the peer's server exited while you waited: no reply will come; ask another peer "
-        "or wait for it to come back)"
+        description="'answered'; 'timeout' (the ask stays pending: a late reply is delivered "
+        "to you marked late_reply_to_ask=<request_id>, and you are woken to read it when "
+        "idle); or 'peer-gone' (the peer's server exited while you waited; the ask stays "
+        "pending in case it comes back)"
     )
+    ask_state: str = Field(
+        description="the ask in the asks ledger: 'answered' or 'pending' (a late reply is "
+        "still expected)"
+    )
+    note: str = Field("", description="what happens next, when it was not answered")
     request_id: str
     target: str
     target_session_id: str | None
@@ -139,5 +179,3 @@ class AskOutcome(BaseModel):
     timeout_clamped: bool
     wake_status: str
     wake_detail: str = Field("", description="why the wake was skipped, or what went wrong")
-
-

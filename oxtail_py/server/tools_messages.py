@@ -9,12 +9,51 @@ import anyio.lowlevel
 import anyio.to_thread
 from mcp.server.mcpserver import Context, MCPServer
 
-from oxtail_py import asking
+from oxtail_py import asking, asks_ledger
+from oxtail_py.broadcast import broadcast
 from oxtail_py.errors import OxtailError
-from oxtail_py.server.models import AskOutcome, Inbox, MessageOut, Sent
+from oxtail_py.server.models import AskOutcome, Inbox, MessageOut, Recipient, Sent, SkippedOut
 from oxtail_py.server.plumbing import ToolContext, WakeMode, error_result, wake_mode
 from oxtail_py.settings import Settings
+from oxtail_py.targets import is_group
 from oxtail_py.wake import WakeReport, WakeStatus
+
+_PENDING_NOTE = (
+    "The ask {request_id} stays pending. Carry on with other work: its reply, whenever it "
+    "comes, is delivered to you marked late_reply_to_ask={request_id}, and if you are "
+    "idle then you are woken to read it."
+)
+
+
+def _broadcast(
+    tools: ToolContext, target: str, body: str, reply_to: str | None, waking: bool
+) -> Sent:
+    sent = broadcast(
+        tools.agent, target, body, cap=tools.settings.broadcast_cap, wake=waking,
+        reply_to=reply_to,
+    )  # fmt: skip
+    return Sent(
+        message_id=None,
+        target=sent.group.label,
+        target_session_id=None,
+        target_pane=None,
+        wake_status=WakeStatus.DISABLED if not waking else "per-recipient",
+        wake_detail="each recipient's wake is in recipients" if waking else "",
+        recipients=[
+            Recipient(
+                name=c.row.name,
+                session_id=c.row.client_session_id,
+                message_id=c.message_id,
+                wake_status=c.wake.status,
+                wake_detail=c.wake.detail,
+            )
+            for c in sent.copies
+        ],
+        skipped=[
+            SkippedOut(name=s.name, session_id=s.session_id, reason=s.reason, detail=s.detail)
+            for s in sent.skipped
+        ],
+    )
 
 
 def _ask_timeout(settings: Settings, requested: int | None) -> tuple[int, bool]:
@@ -33,11 +72,15 @@ def register(mcp: MCPServer, tools: ToolContext) -> None:
         wake: WakeMode = "off",
     ) -> Sent:
         """Send a message (≤ 8 KB) to a peer in this project. target: tmux session name
-        or session id. reply_to: the request_id you are answering. wake: 'auto' also
-        prompts an idle peer to read its inbox (one line into its client); default 'off'."""
+        or session id; or a group: '@all', '@claude', '@codex' or '@role:<name>' (each
+        member gets its own copy; the result lists recipients and who was skipped, and
+        why). reply_to: the request_id you are answering. wake: 'auto' also prompts an
+        idle peer to read its inbox (one line into its client); default 'off'."""
 
         def work() -> Sent:
             waking = wake_mode(wake)
+            if is_group(target):
+                return _broadcast(tools, target, body, reply_to, waking)
             receipt = tools.agent.send(target, body, reply_to=reply_to)
             report = WakeReport(WakeStatus.DISABLED)
             if waking and receipt.reply_awaited:
@@ -66,8 +109,9 @@ def register(mcp: MCPServer, tools: ToolContext) -> None:
         except OxtailError as exc:
             return cast(Inbox, error_result(exc))
         try:
+            late = tools.agent.late_replies(taken.messages)
             result = Inbox(
-                messages=[MessageOut.of(m) for m in taken.messages],
+                messages=[MessageOut.of(m, late_reply_to_ask=late.of(m)) for m in taken.messages],
                 count=len(taken.messages),
                 quarantined=taken.quarantined,
             )
@@ -78,6 +122,7 @@ def register(mcp: MCPServer, tools: ToolContext) -> None:
             taken.abort()
             raise
         taken.commit()
+        asks_ledger.record_handed_over(tools.agent.layout, late, taken.messages)
         return result
 
     @mcp.tool()
@@ -89,10 +134,12 @@ def register(mcp: MCPServer, tools: ToolContext) -> None:
         wake: WakeMode = "auto",
     ) -> AskOutcome:
         """Ask a peer and wait for its answer (it replies with send_message(reply_to=
-        <request_id>)). Returns the reply; or status 'timeout' (default 60 s), after
-        which a late reply lands in your inbox; or 'peer-gone' when the peer's server
-        exits during the wait. wake 'auto' (default) prompts an idle peer to read its
-        inbox; 'off' does not."""
+        <request_id>)). Returns the reply; or status 'timeout' (default 60 s): the ask
+        stays pending and its late reply is delivered to you marked late_reply_to_ask
+        (you are woken for it when idle); or 'peer-gone' when the peer's server exits
+        during the wait. Refused at once with error 'would-deadlock' when the peer is
+        itself waiting, directly or through others, for an answer from you. wake 'auto'
+        (default) prompts an idle peer to read its inbox; 'off' does not."""
         tools.agent.observe_meta(ctx.request_context.meta)
         timeout, clamped = _ask_timeout(tools.settings, timeout_ms)
         try:
@@ -101,8 +148,11 @@ def register(mcp: MCPServer, tools: ToolContext) -> None:
             )
         except OxtailError as exc:
             return cast(AskOutcome, error_result(exc))
+        answered = asked.status == asking.AskStatus.ANSWERED
         return AskOutcome(
             status=asked.status,
+            ask_state="answered" if answered else "pending",
+            note="" if answered else _PENDING_NOTE.format(request_id=asked.request_id),
             request_id=asked.request_id,
             target=asked.target.name,
             target_session_id=asked.target.client_session_id,

@@ -98,6 +98,7 @@ def register(mcp: MCPServer, tools: ToolContext) -> None:
             tmux_session=entry.tmux.session,
             transcript_path=entry.client.transcript_path,
             purpose=entry.state.purpose,
+            role=entry.state.role,
             conflicts=ident.conflicts,
             diagnosis=ident.diagnosis,
             mailboxes=report.mailboxes,
@@ -128,11 +129,14 @@ def register(mcp: MCPServer, tools: ToolContext) -> None:
         return tools.call(ctx, _me)
 
     @mcp.tool()
-    def set_my_state(ctx: Context, purpose: str) -> StateOut:
-        """Set your state card (≤ 200 chars): what you are working on, shown to peers."""
+    def set_my_state(ctx: Context, purpose: str, role: str | None = None) -> StateOut:
+        """Set your state card (≤ 200 chars): what you are working on, shown to peers.
+        role (optional): a short word naming your part (e.g. 'reviewer', 'tests'); peers
+        reach everyone with a role by send_message(target='@role:<name>'). Omitted keeps
+        your current role; '' clears it."""
 
         def work() -> StateOut:
-            card = tools.agent.set_state(purpose)
-            return StateOut(purpose=card.purpose, updated_at=card.updated_at)
+            card = tools.agent.set_state(purpose, role)
+            return StateOut(purpose=card.purpose, updated_at=card.updated_at, role=card.role)
 
         return tools.call(ctx, work)

@@ -1,0 +1,32 @@
+"""The inbox watcher reacts to changes, not to reads: a reader of a watched file (the
+self-heal pass reads the inbox it watches) must not wake itself for ever."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+from oxtail_py.fsio import ensure_private_dir, read_private
+from oxtail_py.watch import MailboxWatcher
+
+
+def test_reading_the_inbox_notifies_nobody_and_appending_does(tmp_path: Path) -> None:
+    box = ensure_private_dir(tmp_path / "box")
+    inbox = box / "inbox.jsonl"
+    inbox.write_bytes(b"{}\n")
+    seen = threading.Event()
+    watcher = MailboxWatcher()
+    watcher.watch(box)
+    watcher.subscribe(seen.set)
+    other = threading.Event()
+    watcher.watch_any(box, other.set)
+    watcher.start()
+    try:
+        for _ in range(5):
+            read_private(inbox)
+        assert not seen.wait(0.5) and not other.is_set()
+        with inbox.open("ab") as f:
+            f.write(b"{}\n")
+        assert seen.wait(5) and other.wait(5)
+    finally:
+        watcher.stop()

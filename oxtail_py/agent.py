@@ -17,7 +17,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from oxtail_py import asks_ledger, eventlog, pidbox, tmux, transcripts
+from oxtail_py import (
+    asks_ledger,
+    eventlog,
+    handover,
+    obligations,
+    offline,
+    pidbox,
+    tmux,
+    transcripts,
+)
 from oxtail_py.delivery import InboxRead
 from oxtail_py.discovery import Listing, Row, TargetError, list_project, resolve
 from oxtail_py.fsio import ensure_private_dir, ensure_tree
@@ -56,6 +65,7 @@ class SendReceipt:
     request_id: str | None
     target: Row
     reply_awaited: bool = False  # a live ask_peer of the target waited for this reply
+    offline: bool = False  # no live server for that session: the mail waits for it
 
 
 @dataclass
@@ -113,15 +123,6 @@ class Agent:
     @property
     def identity(self) -> Resolution:
         return self.resolver.state
-
-    @property
-    def mailbox_key(self) -> str:
-        """Where mail for this agent goes now: its session id, or its pid box."""
-        return self.identity.session_id or pid_box_key(self.me)
-
-    def mailbox_keys(self) -> list[str]:
-        """Every key of ours: the pid box, ids we had before, the session id."""
-        return [box.paths.directory.name for box in self.my_mailboxes()]
 
     # -- lifecycle ------------------------------------------------------------
 
@@ -327,10 +328,6 @@ class Agent:
     def _log_bodies(self) -> bool:
         return self.settings is not None and self.settings.event_log_bodies
 
-    @property
-    def _mailbox_key(self) -> str:
-        return self.identity.session_id or pid_box_key(self.me)
-
     def _resolve_peer(self, target: str, project_root: str | None) -> Row:
         listing = self.list_sessions(project_root, count_unread=False)
         row = resolve(listing, target, agents_only=True)
@@ -348,23 +345,74 @@ class Agent:
         *,
         reply_to: str | None = None,
         project_root: str | None = None,
+        action_required: bool = False,
+        trusted_session: bool = False,
+        message_id: str | None = None,
     ) -> SendReceipt:
+        """Enqueue one message. A target with no live server is written to only as an
+        offline session of this project (offline.py; `trusted_session`: the caller proved
+        it from our received-ledger). `message_id` re-sends a recorded message (a
+        completion resumed after a crash): the recipient de-duplicates by id."""
         if reply_to is not None:
             validate_message_id(reply_to, "reply_to")
-        return self.send_to(self._resolve_peer(target, project_root), body, reply_to=reply_to)
+        row, is_offline = self._recipient(target, project_root, trusted_session)
+        if action_required:
+            handover.check_delegation(self.identity.session_id, row)
+        return self.send_to(
+            row, body, reply_to=reply_to, action_required=action_required,
+            message_id=message_id, offline=is_offline,
+        )  # fmt: skip
 
-    def send_to(self, row: Row, body: str, *, reply_to: str | None = None) -> SendReceipt:
-        """Send to a peer already resolved (a row of this agent's listing)."""
+    def send_to(
+        self,
+        row: Row,
+        body: str,
+        *,
+        reply_to: str | None = None,
+        action_required: bool = False,
+        message_id: str | None = None,
+        offline: bool = False,
+    ) -> SendReceipt:
+        """Enqueue one message to a recipient already resolved (send; each member of a
+        group target, broadcast.py)."""
         msg = Message.create(
-            body, from_session_id=self.identity.session_id, reply_to=reply_to, origin=self._origin()
+            body,
+            from_session_id=self.identity.session_id,
+            reply_to=reply_to,
+            origin=self._origin(),
+            action_required=action_required,
+            message_id=message_id,
         )
         box = self._mailbox(row.mailbox_key)
         # Looked at before the reply lands: once it has, the asker may take it and end
         # its ask at once, and a look after would see no ask waiting.
         awaited = reply_to is not None and box.awaits(reply_to)
         box.enqueue(msg)
+        handover.sent(self.layout, self.primary_key(), msg, row, str(self.project_root))
         eventlog.sent(self.layout, msg, row.mailbox_key, bodies=self._log_bodies)
-        return SendReceipt(msg.id, None, row, reply_awaited=awaited)
+        return SendReceipt(msg.id, None, row, reply_awaited=awaited, offline=offline)
+
+    def _recipient(
+        self, target: str, project_root: str | None, trusted_session: bool
+    ) -> tuple[Row, bool]:
+        home = self.settings.home if self.settings else None
+        return offline.resolve_recipient(
+            lambda: self._resolve_peer(target, project_root),
+            self.layout,
+            resolve_project_root(project_root, self.cwd, home=home)[0],
+            target,
+            home=home,
+            trusted=trusted_session,
+            mine=self.my_keys(),
+        )
+
+    def my_keys(self) -> list[str]:
+        """Every mailbox key this agent answers to: pid box, ids before /clear, current."""
+        return [b.paths.directory.name for b in self.my_mailboxes()]
+
+    def primary_key(self) -> str:
+        """The key ledgers are written under: the session id, else the pid box."""
+        return self.identity.session_id or pid_box_key(self.me)
 
     def read(self) -> InboxRead:
         """Take every message waiting in our boxes into claims. The caller commits the
@@ -378,8 +426,21 @@ class Agent:
             InboxRead([], 0, deliveries).abort()
             raise
         messages = sorted((m for d in deliveries for m in d.messages), key=lambda m: m.enqueued_at)
-        eventlog.delivered(self.layout, messages, self._mailbox_key, "read_my_messages")
-        return InboxRead(messages, sum(d.quarantined for d in deliveries), deliveries)
+        taken = InboxRead(messages, sum(d.quarantined for d in deliveries), deliveries)
+        try:
+            handover.before(self.layout, self.primary_key(), messages)
+        except BaseException:
+            taken.abort()
+            raise
+        return taken
+
+    def handed_over(self, messages: list[Message], via: handover.Via) -> None:
+        """Receipts for what this agent was just handed (call before the commit)."""
+        handover.after(self.layout, self.primary_key(), messages, via)
+        eventlog.delivered(self.layout, messages, self.primary_key(), via)
+
+    def open_work_count(self) -> int:
+        return len(obligations.open_for(self.layout, self.my_keys()))
 
     @contextmanager
     def ask(
@@ -461,14 +522,18 @@ class Agent:
 
     def late_replies(self, messages: list[Message]) -> asks_ledger.LateReplies:
         """Which of `messages` answer asks of ours that timed out (asks_ledger)."""
-        return asks_ledger.late_replies(self.layout, self.mailbox_keys(), messages)
+        return asks_ledger.late_replies(self.layout, self.my_keys(), messages)
 
     def take_reply(self, pending: PendingAsk) -> Delivery | None:
         # Our boxes now, not when the ask began: the session id may be learned meanwhile.
         for box in self.my_mailboxes():
             found = box.drain_first(pending.is_reply)
             if found is not None:
-                eventlog.delivered(self.layout, found.messages, self._mailbox_key, "ask_peer")
+                try:
+                    handover.before(self.layout, self.primary_key(), found.messages)
+                except BaseException:
+                    found.abort()
+                    raise
                 return found
         return None
 

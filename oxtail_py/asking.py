@@ -147,7 +147,7 @@ async def ask_peer(
     asks ledger holds the ask from before it is sent: `waiting` during the call, then
     `answered`, or `pending` for a late reply (selfheal.py wakes us when it comes)."""
     started = time.monotonic()
-    asker = agent.mailbox_key
+    asker = agent.primary_key()
     opened: list[str] = []  # the request id, once the ledger holds the ask
     sent = False
 
@@ -213,6 +213,7 @@ async def _wait_and_hand_over(
         _settle(agent, asker, pending.request_id, None)
         raise failure
     if waited.delivery is not None:
+        agent.handed_over(waited.delivery.messages, "ask_peer")
         waited.delivery.commit()
     reply = waited.delivery.messages[0] if waited.delivery else None
     _settle(agent, asker, pending.request_id, reply)

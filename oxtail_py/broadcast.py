@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Final
 
+from oxtail_py import receipts
 from oxtail_py.agent import Agent
 from oxtail_py.discovery import Row
 from oxtail_py.errors import OxtailError
@@ -27,6 +28,10 @@ MAX_PARALLEL_WAKES: Final = 4
 
 class BroadcastReplyError(OxtailError):
     code = "broadcast-reply-to"
+
+
+class BroadcastWorkError(OxtailError):
+    code = "broadcast-action-required"
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,12 +56,18 @@ def broadcast(
     cap: int,
     wake: bool,
     reply_to: str | None = None,
+    action_required: bool = False,
 ) -> BroadcastResult:
     group = parse_group(target)
     if reply_to is not None:
         raise BroadcastReplyError(
             f"reply_to answers one request from one sender; a broadcast to {group.label} "
             "cannot carry it. Send the reply to the asker (its from_session_id)"
+        )
+    if action_required:
+        raise BroadcastWorkError(
+            f"delegated work has one owner; a broadcast to {group.label} cannot carry "
+            "action_required. Send it to the one agent who should do it"
         )
     validate_body(body)
     selection = select(agent.list_sessions(count_unread=False), group, cap)
@@ -83,4 +94,10 @@ def _wake_all(agent: Agent, written: list[tuple[Row, str]]) -> list[WakeReport]:
         return []
     workers = min(MAX_PARALLEL_WAKES, len(written))
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="oxtail-wake") as pool:
-        return list(pool.map(lambda w: agent.wake(w[0], w[1]), written))
+        reports = list(pool.map(lambda w: agent.wake(w[0], w[1]), written))
+    for (_row, message_id), report in zip(written, reports, strict=True):
+        receipts.record_wake_outcome(
+            agent.layout, message_id, status=report.status, detail=report.detail,
+            by="send_message",
+        )  # fmt: skip
+    return reports

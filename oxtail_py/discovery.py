@@ -46,8 +46,10 @@ class Row:
 
     @property
     def mailbox_key(self) -> str:
+        if self.client_session_id:  # an offline session's row has no entry (offline.py)
+            return self.client_session_id
         assert self.entry is not None, "only agent rows have a mailbox"
-        return self.client_session_id or pid_box_key(self.entry.identity)
+        return pid_box_key(self.entry.identity)
 
 
 @dataclass

@@ -87,9 +87,15 @@ def quoted(text: str) -> str:
 BODY_PREFIX: Final = "body: "
 FOOTER: Final = "--- end of oxtail messages"
 REPLY_HINT: Final = (
-    "--- To answer a message with a request_id: send_message(target=<from_session_id>, "
-    "body=<answer>, reply_to=<request_id>)."
+    "--- To answer a message with a request_id: reply_to_message(message_id=<its message_id>, "
+    "body=<answer>)."
 )
+WORK_HINT: Final = (
+    "--- action_required=true marks work delegated to you: when it is done call "
+    "complete_work(message_id, body=<result>), or block_work(message_id, reason) if you cannot."
+)
+# Room kept for open_work_line in a hook's budget.
+OPEN_WORK_RESERVE_BYTES: Final = 200
 PREVIEW_CHARS: Final = 80
 # Previews of mail that arrives with the next tool calls are worth little context; a
 # few tell the agent what waits (and what is stuck behind a message too long to show).
@@ -142,6 +148,8 @@ def _header(n: int, count: int, msg: Message, late: frozenset[str] = frozenset()
         fields.append(f"reply_to={_value(msg.reply_to)}")
         if msg.reply_to in late:
             fields.append(f"{LATE_FIELD}={_value(msg.reply_to)}")
+    if msg.action_required:
+        fields.append("action_required=true")
     return f"--- message {n} of {count} · " + " · ".join(fields)
 
 
@@ -227,6 +235,7 @@ def _shown_count(messages: Sequence[Message], budget: int, late: frozenset[str])
     who = _who(messages)
     blocks = 0
     any_request = False
+    any_work = False
     best = 0
     for k, msg in enumerate(messages, 1):
         # The header's "of {count}" is rendered with the final count; `total` has at
@@ -235,9 +244,12 @@ def _shown_count(messages: Sequence[Message], budget: int, late: frozenset[str])
         if blocks > budget:
             break
         any_request = any_request or bool(msg.request_id)
+        any_work = any_work or msg.action_required
         fixed = _cost(_intro(k, total - k, None, who)) + _cost(FOOTER)
         if any_request:
             fixed += _cost(REPLY_HINT)
+        if any_work:
+            fixed += _cost(WORK_HINT)
         if k < total:
             fixed += _cost(_waiting_header(total - k, k)) + _cost(_and_more(total))
         if blocks + fixed <= budget:
@@ -264,6 +276,8 @@ def render_delivery(
         lines += [_header(n, shown, msg, late), _body(msg)]
     if any(m.request_id for m in messages[:shown]):
         lines.append(REPLY_HINT)
+    if any(m.action_required for m in messages[:shown]):
+        lines.append(WORK_HINT)
     if waiting:
         lines.append(_waiting_header(len(waiting), shown))
         left = budget - sum(_cost(line) for line in lines) - _cost(FOOTER)
@@ -281,3 +295,20 @@ def render_delivery(
             lines.append(_and_more(len(waiting) - listed))
     lines.append(FOOTER)
     return RenderedDelivery("\n".join(lines), shown)
+
+
+def open_work_line(count: int) -> str:
+    """oxtail's line saying how much delegated work this agent owes (<= the reserve)."""
+    noun = "item" if count == 1 else "items"
+    return (
+        f"--- You have {count} open work {noun} delegated to you: my_open_work lists them; "
+        "complete_work or block_work closes each."
+    )
+
+
+def with_open_work(text: str, count: int) -> str:
+    """`text` (a render_delivery result) with the open-work line just above its footer."""
+    if count <= 0:
+        return text
+    head, footer = text.rsplit("\n", 1)
+    return f"{head}\n{open_work_line(count)}\n{footer}"

@@ -21,9 +21,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from oxtail_py import asks_ledger, eventlog
+from oxtail_py import asks_ledger, eventlog, handover, obligations
 from oxtail_py.errors import InvalidSessionIdError
-from oxtail_py.framing import encoded_size, render_delivery
+from oxtail_py.framing import (
+    OPEN_WORK_RESERVE_BYTES,
+    encoded_size,
+    render_delivery,
+    with_open_work,
+)
 from oxtail_py.fsio import atomic_write_json, ensure_tree
 from oxtail_py.hook_output import CONTEXT_LIMIT_BYTES, Client, HookEvent, hook_output
 from oxtail_py.hook_output import render as render_output
@@ -58,8 +63,20 @@ def deliver(
     if limit is not None:
         budget = min(budget, limit)
     late = asks_ledger.late_replies(layout, [session_id], delivery.messages)
-    rendered = render_delivery(delivery.messages, budget, late.request_ids)
-    output = hook_output(for_client, hook_event, rendered.text)
+    # Room for the open-work line, so that it never pushes the text past the limits.
+    rendered = render_delivery(
+        delivery.messages, budget - OPEN_WORK_RESERVE_BYTES, late.request_ids
+    )
+    shown = delivery.messages[: rendered.delivered_count]
+    try:
+        # Before the client sees them: reply_to_message and complete_work need the
+        # received-ledger; a failure (full disk) leaves the mail waiting.
+        handover.before(layout, session_id, shown)
+        open_work = obligations.count_open_for(layout, session_id)
+    except BaseException:
+        delivery.abort()
+        raise
+    output = hook_output(for_client, hook_event, with_open_work(rendered.text, open_work))
     try:
         # Bytes, not text: the hook's locale must not decide whether non-ASCII prints.
         sys.stdout.buffer.write((render_output(output) + "\n").encode("utf-8"))
@@ -68,10 +85,10 @@ def deliver(
         delivery.abort()  # nobody got it: it waits for the next path
         raise
     if rendered.delivered_count:
+        handover.after(layout, session_id, shown, "hook", event)
         delivery.commit_first(rendered.delivered_count)
-        asks_ledger.record_handed_over(layout, late, delivery.messages[: rendered.delivered_count])
-        eventlog.delivered(layout, delivery.messages[: rendered.delivered_count], session_id,
-                           f"hook {client} {event}")
+        asks_ledger.record_handed_over(layout, late, shown)
+        eventlog.delivered(layout, shown, session_id, f"hook {client} {event}")
     else:
         delivery.abort()  # only a notice was shown: read_my_messages returns it whole
     return dict(output)

@@ -164,14 +164,18 @@ def prune_old_files(directory: Path, max_age_s: float, now: float, keep: set[str
     return removed
 
 
-def prune(layout: Layout, *, max_age_s: float = RETENTION_S, force: bool = False) -> int:
-    """Drop ledger records older than `max_age_s` (every agent's: they are all ours).
-    Time-gated so that a tool call pays for it at most once an hour per process."""
-    now = time.time()
+def due(layout: Layout, now: float) -> bool:
+    """Pruning is due for this root: at most once an hour per process."""
     root_key = str(layout.root)
-    if not force and now - _last_prune.get(root_key, 0.0) < PRUNE_EVERY_S:
-        return 0
+    if now - _last_prune.get(root_key, 0.0) < PRUNE_EVERY_S:
+        return False
     _last_prune[root_key] = now
+    return True
+
+
+def prune(layout: Layout, *, max_age_s: float = RETENTION_S, now: float | None = None) -> int:
+    """Drop ledger records older than `max_age_s` (every agent's: they are all ours)."""
+    now = time.time() if now is None else now
     removed = 0
     if not is_private_dir(layout.ledger_dir):
         return 0

@@ -118,6 +118,8 @@ def ensure_for_handover(layout: Layout, owner_key: str, messages: list[Message])
     """The recipient's side, before hand-over: the record of each action_required message
     (a no-op where the sender already wrote it). Raises on a full disk: the hand-over is
     then aborted and the mail waits, so no work is handed over untracked."""
+    if not SESSION_ID_RE.fullmatch(owner_key):
+        return  # a pid box: delegation needs a session id (handover.check_delegation)
     for msg in messages:
         if msg.action_required and msg.from_session_id is not None:
             create(layout, from_message(msg, owner_key, None))

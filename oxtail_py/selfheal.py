@@ -187,7 +187,7 @@ class SelfHeal:
         return [best] if best is not None else []
 
     def _plan_delegated(self, now: float) -> list[Due]:
-        mine = [k for k in self.agent.mailbox_keys() if not k.startswith("pid-")]
+        mine = [k for k in self.agent.my_keys() if not k.startswith("pid-")]
         if not mine:
             return []
         limit, silent = self.settings.heal_max_wakes, float(self.settings.delegate_silent_s)

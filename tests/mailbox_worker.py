@@ -7,7 +7,7 @@
 Every line a worker emits is flushed at once, so a parent that kills it knows
 exactly what it had confirmed:  SENT <id> <body> | HANDED <id>=<body> ... | COMMITTED.
 KILL_AT=N sends SIGKILL to the worker just before its N-th file-system mutation
-(write, rename, unlink, fsync, mkdir, rmdir, ftruncate), which walks the kill point
+(write, rename, unlink, fsync, mkdir, rmdir, ftruncate, link), which walks the kill point
 over every step of the protocol.
 """
 
@@ -46,7 +46,7 @@ def arm_kill(kill_at: int) -> None:
 
         setattr(os, name, patched)
 
-    for name in ("write", "rename", "unlink", "fsync", "mkdir", "rmdir", "ftruncate"):
+    for name in ("write", "rename", "unlink", "fsync", "mkdir", "rmdir", "ftruncate", "link"):
         wrap(name)
 
 

@@ -101,6 +101,9 @@ class MessageOut(BaseModel):
     reply_to: str | None
     enqueued_at: str
     origin: dict[str, Any]
+    action_required: bool = Field(
+        False, description="work delegated to you: close it with complete_work or block_work"
+    )
     body: str
     late_reply_to_ask: str | None = Field(
         None,
@@ -144,6 +147,12 @@ class Sent(BaseModel):
     target_pane: str | None
     wake_status: str
     wake_detail: str = Field("", description="why the wake was skipped, or what went wrong")
+    recipient_offline: bool = Field(
+        False,
+        description="no live agent has that session now: the message waits in its inbox and "
+        "is delivered when the session comes back (message_status follows it)",
+    )
+    action_required: bool = False
     recipients: list[Recipient] = Field(
         default_factory=list, description="a group target: who got a copy (one each)"
     )
@@ -156,6 +165,9 @@ class Inbox(BaseModel):
     messages: list[MessageOut]
     count: int
     quarantined: int = Field(description="corrupt lines moved to quarantine.jsonl")
+    open_work: int = Field(
+        0, description="work delegated to you and not closed yet (my_open_work lists it)"
+    )
 
 
 class AskOutcome(BaseModel):

@@ -9,7 +9,7 @@ import anyio.lowlevel
 import anyio.to_thread
 from mcp.server.mcpserver import Context, MCPServer
 
-from oxtail_py import asking, asks_ledger
+from oxtail_py import asking, asks_ledger, receipts
 from oxtail_py.broadcast import broadcast
 from oxtail_py.errors import OxtailError
 from oxtail_py.server.models import AskOutcome, Inbox, MessageOut, Recipient, Sent, SkippedOut
@@ -26,11 +26,16 @@ _PENDING_NOTE = (
 
 
 def _broadcast(
-    tools: ToolContext, target: str, body: str, reply_to: str | None, waking: bool
+    tools: ToolContext,
+    target: str,
+    body: str,
+    reply_to: str | None,
+    waking: bool,
+    action_required: bool,
 ) -> Sent:
     sent = broadcast(
         tools.agent, target, body, cap=tools.settings.broadcast_cap, wake=waking,
-        reply_to=reply_to,
+        reply_to=reply_to, action_required=action_required,
     )  # fmt: skip
     return Sent(
         message_id=None,
@@ -39,6 +44,7 @@ def _broadcast(
         target_pane=None,
         wake_status=WakeStatus.DISABLED if not waking else "per-recipient",
         wake_detail="each recipient's wake is in recipients" if waking else "",
+        recipient_offline=False,
         recipients=[
             Recipient(
                 name=c.row.name,
@@ -70,25 +76,43 @@ def register(mcp: MCPServer, tools: ToolContext) -> None:
         body: str,
         reply_to: str | None = None,
         wake: WakeMode = "off",
+        action_required: bool = False,
     ) -> Sent:
         """Send a message (≤ 8 KB) to a peer in this project. target: tmux session name
-        or session id; or a group: '@all', '@claude', '@codex' or '@role:<name>' (each
-        member gets its own copy; the result lists recipients and who was skipped, and
-        why). reply_to: the request_id you are answering. wake: 'auto' also prompts an
-        idle peer to read its inbox (one line into its client); default 'off'."""
+        or session id (a session whose client exited gets it when it comes back); or a
+        group: '@all', '@claude', '@codex' or '@role:<name>' (each member gets its own
+        copy; the result lists recipients and who was skipped, and why). reply_to: the
+        request_id you are answering (reply_to_message does this for you). wake: 'auto'
+        also prompts an idle peer to read its inbox (one line into its client); default
+        'off'. action_required: this is work you delegate; the peer owes complete_work
+        or block_work, and message_status shows its state."""
 
         def work() -> Sent:
             waking = wake_mode(wake)
             if is_group(target):
-                return _broadcast(tools, target, body, reply_to, waking)
-            receipt = tools.agent.send(target, body, reply_to=reply_to)
+                return _broadcast(tools, target, body, reply_to, waking, action_required)
+            receipt = tools.agent.send(
+                target, body, reply_to=reply_to, action_required=action_required
+            )
             report = WakeReport(WakeStatus.DISABLED)
-            if waking and receipt.reply_awaited:
+            if waking and receipt.offline:
+                report = WakeReport(
+                    WakeStatus.SKIPPED_NO_TARGET,
+                    detail="the recipient is offline; its mail waits until its session resumes",
+                )
+            elif waking and receipt.reply_awaited:
                 report = WakeReport(
                     WakeStatus.SKIPPED_BUSY, detail="it is waiting in ask_peer for this reply"
                 )
             elif waking:
                 report = tools.agent.wake(receipt.target, receipt.message_id, reply_to=reply_to)
+                receipts.record_wake_outcome(
+                    tools.agent.layout,
+                    receipt.message_id,
+                    status=report.status,
+                    detail=report.detail,
+                    by="send_message",
+                )
             return Sent(
                 message_id=receipt.message_id,
                 target=receipt.target.name,
@@ -96,6 +120,8 @@ def register(mcp: MCPServer, tools: ToolContext) -> None:
                 target_pane=receipt.target.tmux_pane,
                 wake_status=report.status,
                 wake_detail=report.detail,
+                recipient_offline=receipt.offline,
+                action_required=action_required,
             )
 
         return tools.call(ctx, work)
@@ -110,10 +136,12 @@ def register(mcp: MCPServer, tools: ToolContext) -> None:
             return cast(Inbox, error_result(exc))
         try:
             late = tools.agent.late_replies(taken.messages)
+            open_work = await anyio.to_thread.run_sync(tools.agent.open_work_count)
             result = Inbox(
                 messages=[MessageOut.of(m, late_reply_to_ask=late.of(m)) for m in taken.messages],
                 count=len(taken.messages),
                 quarantined=taken.quarantined,
+                open_work=open_work,
             )
             # The last await: a cancel that arrives after it cannot stop the answer
             # (the SDK writes it with no checkpoint between), so commit only now.
@@ -121,6 +149,7 @@ def register(mcp: MCPServer, tools: ToolContext) -> None:
         except BaseException:
             taken.abort()
             raise
+        tools.agent.handed_over(taken.messages, "read_my_messages")
         taken.commit()
         asks_ledger.record_handed_over(tools.agent.layout, late, taken.messages)
         return result

@@ -60,7 +60,7 @@ def test_one_message_is_delivered_as_additional_context_with_its_ids(
     text = _context(run_hook(hook, "pretooluse", _payload("PreToolUse", tool_name="Bash")))
     assert f"message_id={msg.id}" in text and "from_session_id=peer-session-1" in text
     assert f"request_id={msg.id}" in text and "the build is green again" in text
-    assert "reply_to=<request_id>" in text and "not instructions" in text
+    assert "reply_to_message(message_id=" in text and "not instructions" in text
     box = Mailbox.open(layout, SID)
     assert box.pending_count() == 0 and msg.id in box.paths.delivered.read_text()
     assert run_hook(hook, "pretooluse", _payload("PreToolUse")).stdout == ""

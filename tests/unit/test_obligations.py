@@ -1,0 +1,103 @@
+"""The ledgers, receipts and obligation records on disk: write-once, pruned, hostile-safe."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from oxtail_py import handover, ledger, obligations, receipts
+from oxtail_py.fsio import write_once_bytes
+from oxtail_py.layout import Layout
+from oxtail_py.messages import Message
+from oxtail_py.obligations import Done, WorkState
+
+REQ = "aaaaaaaa-0000-4000-8000-00000000000a"
+OWNER = "bbbbbbbb-0000-4000-8000-00000000000b"
+
+
+def _delegate(layout: Layout, body: str = "do the thing") -> Message:
+    msg = Message.create(body, from_session_id=REQ, action_required=True)
+    handover.before(layout, OWNER, [msg])
+    return msg
+
+
+def test_write_once_keeps_the_first_writer(tmp_path: Path) -> None:
+    path = tmp_path / "r.json"
+    assert write_once_bytes(path, b"first") is True
+    assert write_once_bytes(path, b"second") is False
+    assert path.read_bytes() == b"first"
+    assert (path.stat().st_mode & 0o777) == 0o600
+    assert [p.name for p in tmp_path.iterdir()] == ["r.json"]  # no temp left behind
+
+
+def test_hand_over_creates_one_obligation_and_the_received_record(layout: Layout) -> None:
+    msg = _delegate(layout)
+    handover.before(layout, OWNER, [msg])  # a re-delivery: nothing new
+    owed = obligations.open_for(layout, [OWNER])
+    assert [s.obligation.message_id for s in owed] == [msg.id]
+    assert owed[0].obligation.requester_session_id == REQ and owed[0].state == WorkState.OPEN
+    assert [s.obligation.message_id for s in obligations.open_delegated_by(layout, [REQ])] == [
+        msg.id
+    ]
+    received = ledger.find_received(layout, [OWNER], msg.id)
+    assert received is not None and received.action_required and received.from_session_id == REQ
+    assert ledger.find_received(layout, [REQ], msg.id) is None  # only the recipient's
+
+
+def test_a_second_completion_loses(layout: Layout) -> None:
+    msg = _delegate(layout)
+    first = Done("1" * 16, "result", "t", OWNER)
+    assert obligations.mark_done(layout, msg.id, first) is True
+    assert obligations.mark_done(layout, msg.id, Done("2" * 16, "other", "t", OWNER)) is False
+    status = obligations.work_status(layout, msg.id)
+    assert status is not None and status.state == WorkState.DONE
+    assert status.done is not None and status.done.result_message_id == "1" * 16
+    with pytest.raises(obligations.WorkError) as info:
+        obligations.owned(layout, msg.id, [OWNER])
+    assert info.value.code == "already-completed"
+    assert obligations.open_for(layout, [OWNER]) == []
+
+
+def test_prune_drops_old_records_but_never_open_work(layout: Layout) -> None:
+    open_msg, done_msg = _delegate(layout, "open"), _delegate(layout, "done")
+    obligations.mark_done(layout, done_msg.id, Done("3" * 16, "r", "t", OWNER))
+    receipts.handed_over(layout, OWNER, [open_msg, done_msg], "hook", "stop")
+    old = time.time() - ledger.RETENTION_S - 60
+    for path in [
+        *layout.obligations_dir.iterdir(),
+        *layout.receipts_dir.iterdir(),
+        *layout.received_dir(OWNER).iterdir(),
+    ]:
+        os.utime(path, (old, old))
+    removed = handover.prune(layout, force=True)
+    assert removed == 2 + 2 + 1  # two receipts, two received records, one done obligation
+    assert obligations.work_status(layout, done_msg.id) is None
+    still = obligations.work_status(layout, open_msg.id)
+    assert still is not None and still.state == WorkState.OPEN
+
+
+def test_hostile_files_are_refused_without_hanging(layout: Layout) -> None:
+    msg = _delegate(layout)
+    # A FIFO where a receipt belongs: no receipt is read, none written, nothing blocks.
+    layout.receipts_dir.mkdir(mode=0o700, exist_ok=True)
+    os.mkfifo(layout.receipt_file(msg.id))
+    assert receipts.handed_over(layout, OWNER, [msg], "hook") == 0
+    assert receipts.read_receipt(layout, msg.id) is None
+    # A forged obligation naming a path-like requester aims nowhere.
+    forged = Message.create("x", from_session_id=REQ)
+    layout.obligation_file(forged.id).write_text(json.dumps({
+        "message_id": forged.id, "requester_session_id": "../../etc",
+        "owner_session_id": OWNER, "created_at": "t", "summary": "s",
+    }))
+    assert obligations.work_status(layout, forged.id) is None
+    assert [s.obligation.message_id for s in obligations.open_for(layout, [OWNER])] == [msg.id]
+    # A symlink where a ledger record belongs is not followed.
+    target = layout.root / "elsewhere.json"
+    target.write_text("{}")
+    link = layout.ledger_record(layout.received_dir(OWNER), forged.id)
+    link.symlink_to(target)
+    assert ledger.find_received(layout, [OWNER], forged.id) is None

@@ -80,22 +80,25 @@ async def test_status_shows_agents_unread_asks_in_flight_and_the_cycle(
     ):
         ok(await b.call_tool("set_my_state", {"purpose": "fixing the parser"}))
         sent = ok(await a.call_tool("send_message", {"target": "beta", "body": "hello beta"}))
+        # alpha hands beta work (beta owes it: alpha waits on beta), and beta asks alpha
+        # and blocks: a wait-for cycle through open work that no ask check can refuse.
+        work = ok(await a.call_tool("send_message", {
+            "target": "beta", "body": "port the parser", "action_required": True}))
         answers: dict[str, Any] = {}
 
-        async def ask(client: Any, target: str, key: str) -> None:
-            answers[key] = ok(await client.call_tool(
-                "ask_peer", {"target": target, "body": f"{key}?", "timeout_ms": 8000,
+        async def ask() -> None:
+            answers["b"] = ok(await b.call_tool(
+                "ask_peer", {"target": "alpha", "body": "which branch?", "timeout_ms": 8000,
                              "wake": "off"}))
 
         async with anyio.create_task_group() as tg:
-            tg.start_soon(ask, a, "beta", "a")
-            tg.start_soon(ask, b, "alpha", "b")
+            tg.start_soon(ask)
 
             def both_waiting() -> dict[str, Any] | None:
                 data = status_json(server_env, project)
                 return data if len(data["wait_for"]["edges"]) == 2 else None
 
-            data = await await_until(lambda: both_waiting(), timeout=20, what="two asks")
+            data = await await_until(lambda: both_waiting(), timeout=20, what="two edges")
             text = cli(server_env, "status", "--project", str(project))
             check = cli(server_env, "status", "--check", "--stale-minutes", "0",
                         "--project", str(project))
@@ -111,13 +114,17 @@ async def test_status_shows_agents_unread_asks_in_flight_and_the_cycle(
     assert beta["identity_source"] == "env" and beta["identity_proven"] is True
     assert alpha["client"] == "claude" and beta["state"] == "idle"
     assert beta["state_since"] is not None
-    # Unread: the note and alpha's request wait in beta's box (nobody read them).
+    # Unread: the note and the delegated work wait in beta's box (nobody read them).
     assert beta["unread"] == 2 and beta["oldest_unread_at"] is not None
     assert beta["state_card"] == "fixing the parser"
-    assert alpha["asks_out"] == 1 and alpha["asks_in"] == 1 and beta["asks_out"] == 1
-    edges = {(e["waiter_name"], e["target_name"]) for e in data["wait_for"]["edges"]}
-    assert edges == {("alpha", "beta"), ("beta", "alpha")}
-    assert all(e["kind"] == "ask" and not e["overdue"] for e in data["wait_for"]["edges"])
+    assert (beta["asks_out"], alpha["asks_in"], alpha["asks_out"]) == (1, 1, 0)
+    assert (beta["open_work"], alpha["open_work"]) == (1, 0)
+    edges = {(e["waiter_name"], e["target_name"], e["kind"], e["ref"])
+             for e in data["wait_for"]["edges"]}
+    request = next(e["ref"] for e in data["wait_for"]["edges"] if e["kind"] == "ask")
+    assert edges == {("alpha", "beta", "work", work["message_id"]),
+                     ("beta", "alpha", "ask", request)}
+    assert not any(e["overdue"] for e in data["wait_for"]["edges"])
     assert [sorted(c["names"]) for c in data["wait_for"]["cycles"]] == [["alpha", "beta"]]
     assert any(p["code"] == "wait-cycle" for p in data["problems"])
 
@@ -141,14 +148,17 @@ async def test_status_shows_agents_unread_asks_in_flight_and_the_cycle(
 async def test_status_check_passes_on_a_quiet_project_and_flags_missing_hooks(
     world: dict[str, ServerProc], server_env: dict[str, str], project: Path
 ) -> None:
-    async with world["beta"].client() as _b:
+    async with world["beta"].client() as b:
+        ok(await b.call_tool("get_my_session", {}))
         await await_until(lambda: status_json(server_env, project)["agents"], what="beta")
         quiet = cli(server_env, "status", "--check", "--project", str(project))
         assert quiet.returncode == 0, quiet.stdout
         assert quiet.stdout.strip().endswith("ok: nothing is wrong")
-    async with world["alpha"].client() as _a:  # a Claude agent, and no hooks in HOME
-        await await_until(lambda: status_json(server_env, project)["agents"], what="alpha")
-        check = cli(server_env, "status", "--check", "--project", str(project))
+        async with world["alpha"].client() as a:  # a Claude agent, and no hooks in HOME
+            ok(await a.call_tool("get_my_session", {}))
+            await await_until(lambda: len(status_json(server_env, project)["agents"]) == 2,
+                              what="alpha")
+            check = cli(server_env, "status", "--check", "--project", str(project))
     assert check.returncode == 1
     assert "claude-hooks" in check.stdout and "oxtail-py install-hook" in check.stdout
 

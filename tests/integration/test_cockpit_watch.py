@@ -50,7 +50,9 @@ class Screen:
     def agent_rows(self) -> list[str]:
         """The agent table's rows: between its header and the traffic pane's title."""
         lines = self.text().splitlines()
-        start = next(i for i, ln in enumerate(lines) if ln.split()[:1] == ["NAME"])
+        start = next((i for i, ln in enumerate(lines) if ln.split()[:1] == ["NAME"]), None)
+        if start is None:
+            return []  # caught mid-redraw: the caller looks again
         rows = []
         for ln in lines[start + 1:]:
             if ln.startswith("recent traffic") or not ln.strip():
@@ -132,7 +134,7 @@ async def test_watch_follows_agents_traffic_resize_send_and_quit(
             assert "IDENTITY" in cockpit.text()
             cockpit.resize(80, 24)
             await await_until(lambda: "CARD" not in cockpit.text(), what="the narrow columns")
-            assert _names(cockpit) == {"alpha", "beta"}
+            await await_until(lambda: _names(cockpit) == {"alpha", "beta"}, what="both, narrow")
             assert len(cockpit.text().splitlines()) == 24
 
             # The operator selects beta (second row) and sends it a message from the view.

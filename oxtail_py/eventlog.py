@@ -43,7 +43,7 @@ PREVIEW_CHARS: Final = 60
 _MAX_LINE_BYTES: Final = 4096
 
 EventName = Literal["sent", "delivered"]
-MessageKind = Literal["message", "request", "reply", "operator"]
+MessageKind = Literal["message", "request", "reply", "work", "operator"]
 OPERATOR: Final = "operator"
 
 
@@ -79,7 +79,7 @@ class Event:
             raise ValueError("bad ts")
         if record["event"] not in ("sent", "delivered"):
             raise ValueError("unknown event")
-        if record["kind"] not in ("message", "request", "reply", "operator"):
+        if record["kind"] not in ("message", "request", "reply", "work", "operator"):
             raise ValueError("unknown kind")
         optional = {k: record.get(k) for k in ("sender_name", "cwd", "request_id", "preview")}
         if not all(v is None or isinstance(v, str) for v in optional.values()):
@@ -96,6 +96,8 @@ def kind_of(msg: Message) -> MessageKind:
         return "operator"
     if msg.request_id:
         return "request"
+    if msg.action_required:
+        return "work"  # delegated: the recipient owes an answer (obligations.py)
     return "reply" if msg.reply_to else "message"
 
 

@@ -40,15 +40,16 @@ def test_bodies_only_as_a_short_preview_when_asked(layout: Layout) -> None:
     assert event.preview == "x" * eventlog.PREVIEW_CHARS
 
 
-def test_kinds_request_reply_operator(layout: Layout) -> None:
+def test_kinds_request_reply_work_operator(layout: Layout) -> None:
     request = note("q?", expects_reply=True)
     reply = note("a!", reply_to=request.id)
+    work = note("port it", action_required=True)
     operator = Message.create("stop", from_session_id=None, origin={"operator": True})
-    for m in (request, reply, operator):
+    for m in (request, reply, work, operator):
         eventlog.sent(layout, m, "sid-b")
     events = eventlog.read_tail(layout).events
-    assert [e.kind for e in events] == ["request", "reply", "operator"]
-    assert events[1].request_id == request.id and events[2].sender == "operator"
+    assert [e.kind for e in events] == ["request", "reply", "work", "operator"]
+    assert events[1].request_id == request.id and events[3].sender == "operator"
     # A peer's message that names a sender is never the operator's, whatever its origin.
     forged = Message.create("x", from_session_id="sid-a", origin={"operator": True})
     assert eventlog.kind_of(forged) == "message"
@@ -66,6 +67,15 @@ def test_the_log_rotates_and_stays_bounded(
     ids = [e.message_id for e in eventlog.read_tail(layout).events]
     assert ids == [m.id for m in msgs][-len(ids):] and len(ids) > 10  # newest kept, in order
     assert eventlog.read_tail(layout, limit=3).events[-1].message_id == msgs[-1].id
+
+
+def test_a_bounded_read_takes_the_newest_end_from_a_line_start(layout: Layout) -> None:
+    msgs = [note(f"m{i}") for i in range(50)]
+    for m in msgs:
+        eventlog.sent(layout, m, "sid-b")
+    tail = eventlog.read_tail(layout, max_bytes=1000)
+    assert tail.skipped == 0 and 0 < len(tail.events) < 50
+    assert [e.message_id for e in tail.events] == [m.id for m in msgs][-len(tail.events):]
 
 
 def test_corrupt_and_foreign_lines_are_skipped_and_counted(layout: Layout) -> None:

@@ -10,6 +10,7 @@ snapshot; building one never raises for what it finds on disk.
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -162,12 +163,12 @@ def build_snapshot(
             )
         except tmux.TmuxError as exc:
             raise OxtailError(f"tmux failed: {exc}", code="tmux-failed") from exc
-        rejected = Registry(layout).scan().rejected
-    for bad in rejected:
+    listed = {r.server_pid for r in [*listing.rows, *listing.outside] if r.server_pid}
+    for path, reason in _rejected_entries(layout, listed):
         problems.append(Problem(
-            "corrupt-registry-entry", str(bad.path),
-            f"{bad.path}: {bad.reason}; ignored. Remove the file if no server of yours "
-            "wrote it", "warn",
+            "corrupt-registry-entry", str(path),
+            f"{path}: {reason}; ignored. Remove the file if no server of yours wrote it",
+            "warn",
         ))
     agents: list[AgentView] = []
     boxes: dict[str, BoxView] = {}
@@ -212,6 +213,29 @@ def build_snapshot(
             "Tell one of them to stop waiting (oxtail-py send NAME ...)",
         ))
     return snap
+
+
+def _rejected_entries(layout: Layout, listed: set[int]) -> list[tuple[Path, str]]:
+    """Registry files the listing did not use, and why: the listing's scan already
+    parsed, checked and pruned every entry, so only the few files left over (corrupt,
+    foreign, or a race with a starting server) are read again."""
+    directory = layout.sessions_dir
+    try:
+        names = sorted(os.listdir(directory)) if is_private_dir(directory) else []
+    except OSError:
+        return []
+    found = []
+    for name in names:
+        stem = name[:-5] if name.endswith(".json") and not name.startswith(".") else ""
+        if not stem or (stem.isdigit() and int(stem) in listed):
+            continue
+        loaded = Registry._load(directory / name)
+        if isinstance(loaded, str):
+            if loaded != "vanished":
+                found.append((directory / name, loaded))
+        elif f"{loaded.server_pid}" != stem:  # a live one started since: not a problem
+            found.append((directory / name, f"server_pid {loaded.server_pid} != file name"))
+    return found
 
 
 def _box_problems(name: str, box: BoxView, problems: list[Problem]) -> None:

@@ -181,7 +181,7 @@ def _log(args: argparse.Namespace, settings: Settings) -> int:
     from oxtail_py.layout import Layout
 
     layout = Layout(settings.root)
-    if not is_private_dir(layout.root):
+    if not is_private_dir(layout.root) and not args.follow:  # -f waits for the first agent
         raise OxtailError(f"no oxtail state at {layout.root}: no agent has started with this "
                           "state root (set AGENTMAIL_HOME?)", code="empty-state-root")
     project = project_of(args)

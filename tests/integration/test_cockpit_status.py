@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
 import anyio
+import anyio.to_thread
 import pytest
 
 from oxtail_py.hooks_install import install
@@ -190,3 +192,35 @@ def test_corrupt_files_are_problems_not_crashes(tmp_path: Path, project: Path) -
     assert len(data["problems"]) == 2
     log = cli(env, "log", "--project", str(project))
     assert log.returncode == 0 and log.stdout == ""
+
+
+async def test_log_follows_new_traffic_and_all_spans_projects(
+    world: dict[str, ServerProc], server_env: dict[str, str], project: Path
+) -> None:
+    follow = subprocess.Popen(
+        [sys.executable, "-m", "oxtail_py", "log", "-f", "--project", str(project)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, **server_env},
+    )
+    try:
+        async with (
+            world["alpha"].client() as a,
+            world["beta"].client() as b,
+            world["gamma"].client() as c,
+        ):
+            ok(await c.call_tool("get_my_session", {}))
+            sent = ok(await a.call_tool("send_message", {"target": "beta", "body": "hi"}))
+            assert follow.stdout is not None
+            line = await anyio.to_thread.run_sync(follow.stdout.readline)
+            assert sent["message_id"] in line and "sent" in line and f"-> {SID_B}" in line
+            ok(await b.call_tool("read_my_messages", {}))
+            line = await anyio.to_thread.run_sync(follow.stdout.readline)
+            assert sent["message_id"] in line and "delivered" in line
+            assert "via read_my_messages" in line
+            every = json.loads(cli(server_env, "status", "--all", "--json").stdout)
+            assert every["project_root"] is None
+            assert {x["name"] for x in every["agents"]} == {"alpha", "beta", "gamma"}
+    finally:
+        follow.send_signal(signal.SIGINT)
+        code = follow.wait(timeout=20)
+        assert code == 0, follow.stderr.read() if follow.stderr else code

@@ -13,7 +13,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from oxtail_py.fsio import atomic_write_bytes
+from oxtail_py.errors import OxtailError
+from oxtail_py.fsio import atomic_write_bytes, read_user_config
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,11 +25,28 @@ class FileChange:
     backup: Path | None
 
 
+class ConfigFileError(OxtailError):
+    code = "bad-config-file"
+
+
 def read_text(path: Path) -> str | None:
+    """A user's config file as text (None: absent). A FIFO, a device, a file over
+    fsio.MAX_CONFIG_BYTES or one that is not UTF-8 is refused (ConfigFileError), never
+    read: we never rewrite a file we could not read whole."""
     try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+        data = read_user_config(path)
+    except OxtailError as exc:
+        raise ConfigFileError(f"{exc}; nothing was changed") from exc
+    except OSError as exc:
+        raise ConfigFileError(f"cannot read {path} ({exc.strerror}); nothing was changed"
+                              ) from exc
+    if data is None:
         return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigFileError(f"{path} is not UTF-8 text ({exc.reason} at byte {exc.start}); "
+                              "nothing was changed") from exc
 
 
 def apply(path: Path, old: str | None, new: str, *, dry_run: bool) -> FileChange:

@@ -27,6 +27,9 @@ FILE_MODE: Final = 0o600
 MAX_JSON_BYTES: Final = 1 << 20
 # An inbox holds at most what peers can queue; 64 MiB is ~8,000 full-size bodies.
 MAX_MAILBOX_FILE_BYTES: Final = 64 << 20
+# A client's config file (settings.json, hooks.json, config.toml, ~/.claude.json, which
+# holds per-project history and grows): far above any real one, still bounded.
+MAX_CONFIG_BYTES: Final = 16 << 20
 
 _DISK_FULL_ERRNOS: Final = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
 
@@ -144,6 +147,23 @@ def read_private(path: Path, *, max_bytes: int = MAX_JSON_BYTES) -> bytes:
     """Read one of our files: regular files only, at most `max_bytes`."""
     fd = open_private(path, os.O_RDONLY)
     try:
+        return read_fd(fd, path, max_bytes)
+    finally:
+        os.close(fd)
+
+
+def read_user_config(path: Path, *, max_bytes: int = MAX_CONFIG_BYTES) -> bytes | None:
+    """A client's config file of the user's (None: absent). Unlike our own files it may
+    be a symlink (dotfile managers link them), so it is followed; but it must be a regular
+    file (a FIFO would block the reader for ever) and at most `max_bytes`."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC | os.O_NONBLOCK)
+    except FileNotFoundError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise UnsafePathError(
+                f"{path} is not a regular file (a FIFO, socket or device?); refusing it")
         return read_fd(fd, path, max_bytes)
     finally:
         os.close(fd)

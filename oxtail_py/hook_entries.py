@@ -10,23 +10,55 @@ from __future__ import annotations
 import json
 import os
 import shlex
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from oxtail_py.config_edit import read_text
+from oxtail_py.config_edit import ConfigFileError, read_text
 from oxtail_py.errors import OxtailError
+from oxtail_py.hook_output import EVENT_NAMES, HookEvent
 
 HOOK_NAME: Final = "oxtail-hook"
 
 Hooks = dict[str, Any]  # parsed JSON: anything a user wrote may be there
+Groups = dict[str, list[dict[str, Any]]]  # event name -> our groups for it
+
+
+@dataclass(frozen=True, slots=True)
+class OurHook:
+    """One handler we install: its event (also the hook script's argument), the matcher
+    of its group (None: no matcher, every tool) and its timeout. An installer's list of
+    these is all it installs: one more entry is one more line."""
+
+    event: HookEvent
+    timeout_s: int
+    matcher: str | None = None
+
+    @property
+    def event_name(self) -> str:
+        return EVENT_NAMES[self.event]
+
+
+def groups_for(hooks: Sequence[OurHook], command_base: str) -> Groups:
+    """One group per handler, `command_base EVENT` its command, in the order given."""
+    groups: Groups = {}
+    for hook in hooks:
+        group: dict[str, Any] = {} if hook.matcher is None else {"matcher": hook.matcher}
+        group["hooks"] = [{"type": "command", "command": f"{command_base} {hook.event.value}",
+                           "timeout": hook.timeout_s}]
+        groups.setdefault(hook.event_name, []).append(group)
+    return groups
 
 
 def load_hooks_file(path: Path, error: type[OxtailError]) -> tuple[str | None, dict[str, Any]]:
     """(text, parsed) of a client's hook config; a missing or empty file is `{}`. Anything
     that is not a JSON object with an object `hooks` raises `error`: we never rewrite a
     file we could not read."""
-    text = read_text(path)
+    try:
+        text = read_text(path)
+    except ConfigFileError as exc:  # a FIFO, a huge file, not UTF-8: as unreadable JSON
+        raise error(str(exc)) from exc
     if text is None or not text.strip():
         return text, {}
     try:
@@ -36,6 +68,8 @@ def load_hooks_file(path: Path, error: type[OxtailError]) -> tuple[str | None, d
             f"{path} is not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg}); "
             "fix it by hand, nothing was changed"
         ) from exc
+    except RecursionError as exc:
+        raise error(f"{path}: JSON nested too deeply; nothing was changed") from exc
     if not isinstance(data, dict) or not isinstance(data.get("hooks", {}), dict):
         raise error(f"{path}: expected a JSON object with an object 'hooks'; unchanged")
     return text, data
@@ -72,11 +106,12 @@ def without_ours(hooks: Mapping[str, Any]) -> Hooks:
     return cleaned
 
 
-def with_groups(hooks: Mapping[str, Any], groups: Mapping[str, dict[str, Any]]) -> Hooks:
-    """`hooks` without our old entries, then one group of ours appended per event (last,
-    so the position of every other group, which Codex's trust keys use, is unchanged)."""
+def with_groups(hooks: Mapping[str, Any], groups: Mapping[str, Sequence[dict[str, Any]]]
+                ) -> Hooks:
+    """`hooks` without our old entries, then our groups appended per event (last, so the
+    position of every other group, which Codex's trust keys use, is unchanged)."""
     merged = without_ours(hooks)
-    for event, group in groups.items():
+    for event, ours in groups.items():
         existing = merged.get(event)
-        merged[event] = [*(existing if isinstance(existing, list) else []), group]
+        merged[event] = [*(existing if isinstance(existing, list) else []), *ours]
     return merged

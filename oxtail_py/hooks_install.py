@@ -25,10 +25,20 @@ import oxtail_py
 from oxtail_py import __version__, codex_hooks
 from oxtail_py import layout as on_disk
 from oxtail_py.client_paths import claude_settings_file
+from oxtail_py.codex_hooks_check import CodexHooksCheck, CodexHooksProblem, check_codex_hooks
 from oxtail_py.config_edit import FileChange, apply, read_text
 from oxtail_py.errors import OxtailError
 from oxtail_py.fsio import atomic_write_bytes, ensure_tree, read_private
-from oxtail_py.hook_entries import HOOK_NAME, is_ours, load_hooks_file, with_groups, without_ours
+from oxtail_py.hook_entries import (
+    HOOK_NAME,
+    OurHook,
+    groups_for,
+    is_ours,
+    load_hooks_file,
+    with_groups,
+    without_ours,
+)
+from oxtail_py.hook_output import HookEvent
 from oxtail_py.layout import Layout
 from oxtail_py.settings import Settings
 
@@ -39,13 +49,13 @@ MAX_SCRIPT_BYTES: Final = 1 << 16
 _PLACEHOLDER: Final = re.compile(r"@[A-Z_]+@")
 # Names that go into the script unquoted must be plain words.
 _PLAIN_NAME: Final = re.compile(r"[A-Za-z0-9._-]+")
-# event name in settings.json -> (argument, matcher or None, timeout seconds)
-EVENTS: Final = {
-    "PreToolUse": ("pretooluse", "*", 5),
-    "UserPromptSubmit": ("userpromptsubmit", None, 5),
-    "Stop": ("stop", None, 5),
-    "SessionStart": ("sessionstart", None, 10),
-}
+# What Claude Code runs: PreToolUse before every tool ("*"), so mail arrives mid-turn.
+CLAUDE_HOOKS: Final[tuple[OurHook, ...]] = (
+    OurHook(HookEvent.PRE_TOOL_USE, 5, "*"),
+    OurHook(HookEvent.USER_PROMPT_SUBMIT, 5),
+    OurHook(HookEvent.STOP, 5),
+    OurHook(HookEvent.SESSION_START, 10),
+)
 
 
 class SettingsError(OxtailError):
@@ -139,14 +149,7 @@ def settings_with_hooks(data: dict[str, Any], command_base: str | None) -> dict[
     if command_base is None:
         hooks = without_ours(existing)
     else:
-        groups: dict[str, dict[str, Any]] = {}
-        for event, (arg, matcher, timeout) in EVENTS.items():
-            group: dict[str, Any] = {} if matcher is None else {"matcher": matcher}
-            group["hooks"] = [
-                {"type": "command", "command": f"{command_base} {arg}", "timeout": timeout}
-            ]
-            groups[event] = group
-        hooks = with_groups(existing, groups)
+        hooks = with_groups(existing, groups_for(CLAUDE_HOOKS, command_base))
     result = dict(data)
     if hooks:
         result["hooks"] = hooks
@@ -193,8 +196,9 @@ def codex_hook_command(settings: Settings) -> str:
 def install_codex(
     settings: Settings, *, trust: bool = True, dry_run: bool = False
 ) -> tuple[list[FileChange], tuple[codex_hooks.HookEntry, ...]]:
-    """Our hooks in $CODEX_HOME/hooks.json (the script itself comes from `install`);
-    with `trust`, the trust entries Codex writes when a user approves them in /hooks."""
+    """Our hooks in $CODEX_HOME/hooks.json, or config.toml's [hooks] table when the user
+    keeps theirs there (the script itself comes from `install`); with `trust`, the trust
+    entries Codex writes when a user approves them in /hooks."""
     return codex_hooks.install(
         codex_home_named(settings), codex_hook_command(settings), trust=trust, dry_run=dry_run
     )
@@ -204,20 +208,32 @@ def codex_trust_note(trusted: tuple[codex_hooks.HookEntry, ...], *, trust: bool)
     """What the user is told about Codex's trust gate after an install."""
     if trust and trusted:
         events = ", ".join(e.event_name for e in trusted)
-        return (f"Codex hooks trusted ({events}): recorded in config.toml as Codex's /hooks "
-                "would on approval")
+        return (f"Codex hooks in {trusted[0].source} trusted ({events}): recorded in "
+                "config.toml as Codex's /hooks would on approval")
     return ("Codex hooks NOT trusted (--no-trust): Codex will not run them until you approve "
             "them: in the Codex TUI type /hooks and trust the oxtail hooks")
 
 
-def codex_problem(settings: Settings) -> str | None:
-    """Why a Codex session of this server would get no mail from its hooks, or None."""
+def check_codex(settings: Settings) -> CodexHooksCheck:
+    """Will Codex run our hooks for this user? The hook script first (missing, or from
+    another version), then codex_hooks_check.check_codex_hooks: installed in hooks.json
+    or config.toml, enabled, trusted. `problem` None: yes."""
     version = installed_version(Layout(settings.root))
     if version != __version__:
+        problem = (CodexHooksProblem.SCRIPT_MISSING if version is None
+                   else CodexHooksProblem.SCRIPT_OUTDATED)
         found = "missing" if version is None else f"version {version}"
-        return (f"the oxtail hook script is {found} (the package is {__version__}): "
-                "run `oxtail-py install-hook`")
-    return codex_hooks.codex_hooks_problem(codex_home_named(settings), codex_hook_command(settings))
+        return CodexHooksCheck(
+            problem,
+            f"the oxtail hook script {hook_path(Layout(settings.root))} is {found} (the "
+            f"package is {__version__})", "run `oxtail-py install-hook`")
+    return check_codex_hooks(codex_home_named(settings), codex_hook_command(settings))
+
+
+def codex_problem(settings: Settings) -> str | None:
+    """Why a Codex session of this server would get no mail from its hooks, or None."""
+    check = check_codex(settings)
+    return None if check.ok else check.sentence
 
 
 def uninstall(settings: Settings, *, dry_run: bool = False) -> list[FileChange]:

@@ -45,12 +45,14 @@ def check(snap: Snapshot, settings: Settings, *, stale_minutes: float) -> list[P
             ))
     clients = {a.client for a in snap.agents}
     if clients & {"claude", "codex"}:
-        from oxtail_py.hooks_install import codex_problem, hooks_problem  # tomlkit: only here
+        from oxtail_py.hooks_install import check_codex, hooks_problem  # tomlkit: only here
 
-        for client, find in (("claude", hooks_problem), ("codex", codex_problem)):
-            problem = find(settings) if client in clients else None
-            if problem:
-                problems.append(Problem(f"{client}-hooks", client, problem))
+        problem = hooks_problem(settings) if "claude" in clients else None
+        if problem:
+            problems.append(Problem("claude-hooks", "claude", problem))
+        codex = check_codex(settings) if "codex" in clients else None
+        if codex is not None and not codex.ok:
+            problems.append(Problem("codex-hooks", "codex", f"{codex.problem}: {codex.sentence}"))
     return problems
 
 

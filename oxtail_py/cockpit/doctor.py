@@ -3,8 +3,8 @@ fails, the command or step that fixes it.
 
 Checks: the MCP server registered for each client found (Claude Code, Codex) with a
 command that exists; the hooks installed and current (Claude Code) and installed,
-current and trusted (Codex: hooks_install.codex_problem, the check a Codex-hosted
-server runs at start); tmux; each running server's identity source and pane proof;
+current and trusted (Codex: hooks_install.check_codex, the typed check a
+Codex-hosted server runs at start); tmux; each running server's identity source and pane proof;
 registry entries that are stale or corrupt; quarantined mailbox lines and claims
 stranded by dead readers. Read only: doctor changes nothing.
 """
@@ -101,26 +101,26 @@ def mcp_checks(settings: Settings) -> list[Check]:
 
 
 def hook_checks(settings: Settings) -> list[Check]:
-    from oxtail_py.hooks_install import codex_problem, hooks_problem  # tomlkit: only here
+    # tomlkit and the Codex config readers: only doctor and `status --check` pay for them.
+    from oxtail_py.hooks_install import check_codex, hooks_problem
 
-    checks = []
-    for name, find in (
-        ("Claude Code hooks installed and current", hooks_problem),
-        ("Codex hooks installed, current and trusted", codex_problem),
-    ):
-        problem = find(settings)
-        # The problem sentence names its own fix (install-hook, setup, or Codex's /hooks).
-        checks.append(Check(name, "fail", problem, _fix_in(problem)) if problem else
-                      Check(name, "ok", "installed" if "Claude" in name else "installed, trusted"))
+    claude = "Claude Code hooks installed and current"
+    problem = hooks_problem(settings)
+    checks = [Check(claude, "fail", problem, _claude_fix(problem)) if problem else
+              Check(claude, "ok", "installed")]
+    # Codex: the typed check a Codex-hosted server runs at start (codex_hooks_check).
+    codex = check_codex(settings)
+    name = "Codex hooks installed, current and trusted"
+    checks.append(
+        Check(name, "ok", f"installed in {codex.source}, trusted") if codex.ok else
+        Check(name, "fail", f"{codex.problem}: {codex.detail}", codex.fix)
+    )
     return checks
 
 
-def _fix_in(problem: str) -> str:
-    for fix in ("/hooks", "oxtail-py setup", "oxtail-py install-hook"):
-        if fix in problem:
-            return (_SETUP + " (or trust them in Codex's /hooks)") if fix == "/hooks" else (
-                f"run `{fix}`")
-    return _SETUP
+def _claude_fix(problem: str) -> str:
+    """The command the problem sentence names (install-hook, or setup)."""
+    return "run `oxtail-py install-hook`" if "install-hook" in problem else _SETUP
 
 
 def tmux_check() -> Check:

@@ -9,6 +9,7 @@ it logs each payload and prints what the test put in `out.<event>` (every time) 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shlex
 from pathlib import Path
@@ -18,6 +19,7 @@ import pytest
 import tomlkit
 
 from oxtail_py import codex_hooks
+from oxtail_py.codex_hooks_check import CodexHooksProblem, check_codex_hooks
 from oxtail_py.hook_output import CODEX_SPILL_BYTES, Client, HookEvent, hook_output, render
 
 from .harness import (
@@ -26,6 +28,7 @@ from .harness import (
     Scenario,
     Text,
     ToolCall,
+    WaitTimeout,
     stub_server,
     wait_until,
 )
@@ -135,7 +138,7 @@ def test_codex_computes_the_trust_hashes_and_keys_our_installer_records(
         assert hook.trust_status == expected, hook
     assert {e.key for e in trusted} == {k for k, e in ours.items() if e.ours}
     assert len(trusted) == len(codex_hooks.OUR_HOOKS)
-    assert codex_hooks.codex_hooks_problem(agent.codex_home, probe.command) is None
+    assert check_codex_hooks(agent.codex_home, probe.command).ok
 
 
 @pytest.mark.parametrize("from_env", [True, False], ids=["CODEX_HOME", "default"])
@@ -175,8 +178,9 @@ def test_trusted_hooks_run_in_exec_and_untrusted_ones_do_not(
     result = untrusted.run_headless("probe untrusted")
     assert result.returncode == 0, result.stderr
     assert all(probe_u.payloads(h.event) == [] for h in codex_hooks.OUR_HOOKS)
-    problem = codex_hooks.codex_hooks_problem(untrusted.codex_home, probe_u.command)
-    assert problem is not None and "/hooks" in problem and "oxtail-py setup" in problem
+    found = check_codex_hooks(untrusted.codex_home, probe_u.command)
+    assert found.problem == CodexHooksProblem.UNTRUSTED
+    assert "/hooks" in found.fix and "oxtail-py setup" in found.fix
 
     trusted = codex(scenario, steps(shell("echo one")))
     probe_t = Probe(tmp_path / "t")
@@ -421,9 +425,21 @@ def test_tui_review_records_exactly_the_trust_our_installer_records(
                         describe=agent.screen)
     assert "Trust all and continue" in screen
     assert all(probe.payloads(h.event) == [] for h in codex_hooks.OUR_HOOKS)
-    assert codex_hooks.codex_hooks_problem(agent.codex_home, probe.command) is not None
+    assert not check_codex_hooks(agent.codex_home, probe.command).ok
 
-    pane.send_keys("Down")  # from "Review hooks" to "Trust all and continue"
+    # From "Review hooks" to "Trust all and continue". The dialog can be drawn before it
+    # takes keys (a Down sent at once was lost in ~1 of 3 loaded runs), so each Down is
+    # confirmed on screen before Enter.
+    def trust_all_selected() -> bool:
+        return any(line.strip().startswith("\u203a 2. Trust all")
+                   for line in agent.screen().splitlines())
+
+    for _ in range(5):
+        pane.send_keys("Down")
+        with contextlib.suppress(WaitTimeout):
+            wait_until(trust_all_selected, timeout=2, what="Trust all selected")
+            break
+    assert trust_all_selected(), agent.screen()
     pane.send_keys("Enter")
     agent.wait_idle(timeout=30)
 
@@ -435,4 +451,4 @@ def test_tui_review_records_exactly_the_trust_our_installer_records(
     changes, trusted = codex_hooks.install(agent.codex_home, probe.command)
     assert [c.changed for c in changes] == [False, False]
     assert len(trusted) == len(codex_hooks.OUR_HOOKS)
-    assert codex_hooks.codex_hooks_problem(agent.codex_home, probe.command) is None
+    assert check_codex_hooks(agent.codex_home, probe.command).ok

@@ -3,6 +3,7 @@ reading the busy/idle marker the Codex hooks write (no typing into a busy Codex)
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -32,6 +33,24 @@ async def test_a_codex_server_warns_once_when_its_hooks_would_not_run(
         ok(await c.call_tool("get_my_session", {}, meta={"threadId": SID_PEER}))
     warned = (codex_like.fifo_dir / "err").read_text()
     assert warned.count("run `oxtail-py install-hook`") == 1, warned
+
+
+async def test_a_codex_server_whose_hook_was_edited_after_trust_says_how_to_approve(
+    tmux_server: PrivateTmux, server_env: dict[str, str], project: Path
+) -> None:
+    """Trust invalidated (our Stop hook edited after setup trusted it): the warning at
+    start names the edit and both fixes, Codex's /hooks review and `oxtail-py setup`."""
+    _install(server_env)
+    hooks_json = Path(server_env["HOME"]) / ".codex" / "hooks.json"
+    data = json.loads(hooks_json.read_text())
+    data["hooks"]["Stop"][0]["hooks"][0]["timeout"] = 30
+    hooks_json.write_text(json.dumps(data))
+    codex_like = _agent(tmux_server, server_env, "cx", project, None, as_client="codex")
+    async with codex_like.client() as c:
+        ok(await c.call_tool("get_my_session", {}, meta={"threadId": SID_PEER}))
+    warned = (codex_like.fifo_dir / "err").read_text()
+    assert warned.count("changed after Codex trusted them") == 1, warned
+    assert "(Stop)" in warned and "/hooks" in warned and "`oxtail-py setup`" in warned
 
 
 def _install(server_env: dict[str, str]) -> Path:

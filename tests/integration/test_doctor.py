@@ -83,7 +83,7 @@ def test_setup_makes_doctor_pass_and_an_edited_codex_hook_loses_its_trust(
     done = cli(env, "doctor")
     assert done.returncode == 1
     status, fix = checks(done.stdout)["Codex hooks installed, current and trusted"]
-    assert status == "FAIL" and "has not trusted the oxtail hooks" in done.stdout
+    assert status == "FAIL" and "codex-hooks-modified" in done.stdout
     assert "/hooks" in fix and "oxtail-py setup" in fix
 
     # A registered interpreter that is gone is a failure too.

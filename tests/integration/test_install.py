@@ -175,7 +175,8 @@ def _codex_env(env: dict[str, str], tmp_path: Path) -> tuple[dict[str, str], Pat
 def test_install_hook_installs_trusted_codex_hooks_idempotently_keeping_others(
     env: dict[str, str], tmp_path: Path
 ) -> None:
-    from oxtail_py.codex_hooks import codex_hooks_problem, trusted_hashes
+    from oxtail_py.codex_hooks import trusted_hashes
+    from oxtail_py.codex_hooks_check import check_codex_hooks
 
     cenv, real = _codex_env(env, tmp_path)
     out = cli(cenv, "install-hook")
@@ -190,7 +191,7 @@ def test_install_hook_installs_trusted_codex_hooks_idempotently_keeping_others(
     assert "# keep this comment" in text
     keys = trusted_hashes(tomlkit.parse(text))
     assert f"{real}/hooks.json:post_tool_use:1:0" in keys and len(keys) == 4  # not /a.sh
-    assert codex_hooks_problem(real, str(script)) is None
+    assert check_codex_hooks(real, str(script)).ok
     backups = sorted(p.name for p in real.iterdir() if "backup" in p.name)
     assert backups  # the first edit of each file kept a copy
     again = cli(cenv, "install-hook")
@@ -200,13 +201,14 @@ def test_install_hook_installs_trusted_codex_hooks_idempotently_keeping_others(
     assert json.loads((real / "hooks.json").read_text()) == CODEX_THIRD_PARTY
     after = (real / "config.toml").read_text()
     assert trusted_hashes(tomlkit.parse(after)) == {} and "# keep this comment" in after
-    assert codex_hooks_problem(real, str(script)) is not None
+    assert not check_codex_hooks(real, str(script)).ok
 
 
 def test_codex_dry_run_changes_nothing_and_no_trust_leaves_approval_to_codex(
     env: dict[str, str], tmp_path: Path
 ) -> None:
-    from oxtail_py.codex_hooks import codex_hooks_problem, trusted_hashes
+    from oxtail_py.codex_hooks import trusted_hashes
+    from oxtail_py.codex_hooks_check import check_codex_hooks
 
     cenv, real = _codex_env(env, tmp_path)
     before = {p.name: p.read_text() for p in real.iterdir()}
@@ -220,5 +222,53 @@ def test_codex_dry_run_changes_nothing_and_no_trust_leaves_approval_to_codex(
         assert "NOT trusted" in out.stdout and "/hooks" in out.stdout
         assert trusted_hashes(tomlkit.parse((real / "config.toml").read_text())) == {}
     script = Path(env["AGENTMAIL_HOME"]) / "hooks" / "oxtail-hook"
-    problem = codex_hooks_problem(real, str(script))
-    assert problem is not None and "/hooks" in problem
+    assert "/hooks" in check_codex_hooks(real, str(script)).fix
+
+
+CODEX_TOML_HOOKS = CODEX_TOML + """
+# my hooks are kept here
+[[hooks.Stop]]
+[[hooks.Stop.hooks]]
+type = "command"
+command = "/opt/on-stop.sh"  # mine
+"""
+
+
+def test_setup_puts_codex_hooks_in_config_toml_when_the_user_keeps_theirs_there(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    from oxtail_py.codex_hooks import trusted_hashes
+    from oxtail_py.codex_hooks_check import check_codex_hooks
+
+    cenv, real = _codex_env(env, tmp_path)
+    (real / "hooks.json").unlink()
+    (real / "config.toml").write_text(CODEX_TOML_HOOKS)
+    dry = cli(cenv, "setup", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert "+[[hooks.PostToolUse]]" in dry.stdout
+    assert (real / "config.toml").read_text() == CODEX_TOML_HOOKS
+
+    out = cli(cenv, "setup")
+
+    assert out.returncode == 0, out.stderr
+    assert f"Codex hooks in {real}/config.toml trusted" in out.stdout
+    assert "as Codex's /hooks would" in out.stdout
+    assert not (real / "hooks.json").exists()  # one hooks file in the layer
+    text = (real / "config.toml").read_text()
+    assert "# my hooks are kept here" in text and 'command = "/opt/on-stop.sh"  # mine' in text
+    doc = tomlkit.parse(text)
+    assert doc["mcp_servers"]["oxtail"]["required"] is True  # type: ignore[index]
+    keys = trusted_hashes(doc)
+    assert len(keys) == 4 and all(k.startswith(f"{real}/config.toml:") for k in keys)
+    assert f"{real}/config.toml:stop:1:0" in keys  # ours after theirs; theirs untrusted
+    script = Path(env["AGENTMAIL_HOME"]) / "hooks" / "oxtail-hook"
+    assert check_codex_hooks(real, str(script)).ok
+    again = cli(cenv, "setup")
+    assert "changed" not in again.stdout.replace("unchanged", "")
+
+    assert cli(cenv, "uninstall-hook").returncode == 0
+    after = tomlkit.parse((real / "config.toml").read_text())
+    assert trusted_hashes(after) == {}
+    assert [g["hooks"][0]["command"] for g in after["hooks"]["Stop"]] == [  # type: ignore[index,union-attr]
+        "/opt/on-stop.sh"]
+    assert "oxtail-hook" not in (real / "config.toml").read_text()

@@ -18,7 +18,6 @@ from oxtail_py import codex_hooks
 from oxtail_py.codex_hooks import (
     OUR_HOOKS,
     CodexHooksError,
-    codex_hooks_problem,
     command_entries,
     install,
     trust_hash,
@@ -26,6 +25,7 @@ from oxtail_py.codex_hooks import (
     trusted_hashes,
     uninstall,
 )
+from oxtail_py.codex_hooks_check import CodexHooksCheck, CodexHooksProblem, check_codex_hooks
 from oxtail_py.hook_output import (
     CODEX_SPILL_BYTES,
     Client,
@@ -36,6 +36,10 @@ from oxtail_py.hook_output import (
 )
 
 HOOK = "/state/hooks/oxtail-hook"
+
+
+def check(home: Path) -> CodexHooksCheck:
+    return check_codex_hooks(home, HOOK)
 
 # (event, matcher, handler) -> currentHash, as Codex 0.169.0 reported them.
 OBSERVED = [
@@ -109,7 +113,7 @@ def test_install_writes_our_hooks_and_their_trust(tmp_path: Path) -> None:
     assert _trust(tmp_path) == {e.key: e.current_hash for e in entries}
     assert len(trusted) == len(OUR_HOOKS)
     assert all(c.changed for c in changes)
-    assert codex_hooks_problem(tmp_path, HOOK) is None
+    assert check(tmp_path).ok
 
 
 def test_install_is_idempotent(tmp_path: Path) -> None:
@@ -158,9 +162,10 @@ def test_no_trust_leaves_approval_to_codex_and_the_problem_says_how(tmp_path: Pa
     assert trusted == ()
     assert _hooks(tmp_path)
     assert not (tmp_path / "config.toml").exists()
-    problem = codex_hooks_problem(tmp_path, HOOK)
-    assert problem is not None
-    assert "/hooks" in problem and "oxtail-py setup" in problem
+    found = check(tmp_path)
+    assert found.problem == CodexHooksProblem.UNTRUSTED
+    assert found.events == tuple(sorted(h.event_name for h in OUR_HOOKS))
+    assert "/hooks" in found.fix and "oxtail-py setup" in found.fix
 
 
 def test_dry_run_writes_nothing_and_shows_the_diff(tmp_path: Path) -> None:
@@ -188,11 +193,11 @@ def test_a_hook_inserted_before_ours_is_detected_and_reinstall_fixes_it(tmp_path
     data["hooks"]["Stop"].insert(0, {"hooks": [{"type": "command", "command": "mine"}]})
     (tmp_path / "hooks.json").write_text(json.dumps(data))
 
-    problem = codex_hooks_problem(tmp_path, HOOK)
-    assert problem is not None and "Stop" in problem
+    found = check(tmp_path)
+    assert found.problem == CodexHooksProblem.UNTRUSTED and found.events == ("Stop",)
 
     install(tmp_path, HOOK)
-    assert codex_hooks_problem(tmp_path, HOOK) is None
+    assert check(tmp_path).ok
     stop_keys = [k for k in _trust(tmp_path) if ":stop:" in k]
     assert stop_keys == [f"{tmp_path / 'hooks.json'}:stop:1:0"]  # "mine" stays untrusted
 
@@ -208,23 +213,31 @@ def test_a_hook_disabled_in_codex_stays_disabled_and_is_reported(tmp_path: Path)
     install(tmp_path, HOOK)
 
     assert "enabled = false" in (tmp_path / "config.toml").read_text()
-    problem = codex_hooks_problem(tmp_path, HOOK)
-    assert problem is not None and "disabled" in problem and "PostToolUse" in problem
+    found = check(tmp_path)
+    assert found.problem == CodexHooksProblem.DISABLED and found.events == ("PostToolUse",)
+    assert "/hooks" in found.fix
 
 
-def test_edited_hook_is_reported_untrusted(tmp_path: Path) -> None:
+def test_a_hook_edited_after_trust_is_reported_modified_with_the_fix(tmp_path: Path) -> None:
     install(tmp_path, HOOK)
     data = json.loads((tmp_path / "hooks.json").read_text())
     data["hooks"]["PostToolUse"][0]["hooks"][0]["timeout"] = 30
     (tmp_path / "hooks.json").write_text(json.dumps(data))
 
-    problem = codex_hooks_problem(tmp_path, HOOK)
-    assert problem is not None and "PostToolUse" in problem
+    found = check(tmp_path)
+    assert found.problem == CodexHooksProblem.MODIFIED and found.events == ("PostToolUse",)
+    assert found.source == tmp_path / "hooks.json"
+    assert "/hooks" in found.fix and "oxtail-py setup" in found.fix
+    assert found.sentence.startswith(found.detail) and "read_my_messages" in found.detail
+
+    install(tmp_path, HOOK)  # what the fix says: ours restored, trusted again
+    assert check(tmp_path).ok
 
 
 def test_not_installed_is_reported(tmp_path: Path) -> None:
-    problem = codex_hooks_problem(tmp_path, HOOK)
-    assert problem is not None and "not installed" in problem
+    found = check(tmp_path)
+    assert found.problem == CodexHooksProblem.NOT_INSTALLED
+    assert "not installed" in found.detail and "oxtail-py install-hook" in found.fix
 
 
 @pytest.mark.parametrize(("name", "text"), [
@@ -241,7 +254,8 @@ def test_a_broken_file_is_refused_and_nothing_changes(
     assert "nothing was changed" in str(error.value)
     assert [p.name for p in tmp_path.iterdir()] == [name]
     assert (tmp_path / name).read_text() == text
-    assert codex_hooks_problem(tmp_path, HOOK) == str(error.value)
+    found = check(tmp_path)
+    assert found.problem == CodexHooksProblem.BAD_CONFIG and found.detail == str(error.value)
 
 
 def test_uninstall_with_nothing_installed_writes_nothing(tmp_path: Path) -> None:

@@ -79,11 +79,17 @@ def _interpreter_ok(argv: list[str]) -> str | None:
     return None
 
 
-def mcp_checks(settings: Settings) -> list[Check]:
-    found = {
-        "claude": bool(shutil.which("claude")) or settings.claude_json.exists(),
+def clients_found(settings: Settings) -> dict[str, bool]:
+    """Which clients this machine has: on PATH, or their config in this HOME."""
+    return {
+        "claude": bool(shutil.which("claude")) or settings.claude_json.exists()
+        or settings.claude_config_dir.exists(),
         "codex": bool(shutil.which("codex")) or settings.codex_home.exists(),
     }
+
+
+def mcp_checks(settings: Settings) -> list[Check]:
+    found = clients_found(settings)
     checks = []
     for client, label in (("claude", "Claude Code"), ("codex", "Codex")):
         name = f"MCP server registered for {label}"
@@ -104,13 +110,16 @@ def hook_checks(settings: Settings) -> list[Check]:
     # tomlkit and the Codex config readers: only doctor and `status --check` pay for them.
     from oxtail_py.hooks_install import check_codex, hooks_problem
 
+    found = clients_found(settings)
     claude = "Claude Code hooks installed and current"
-    problem = hooks_problem(settings)
+    problem = hooks_problem(settings) if found["claude"] else None
     checks = [Check(claude, "fail", problem, _claude_fix(problem)) if problem else
-              Check(claude, "ok", "installed")]
-    # Codex: the typed check a Codex-hosted server runs at start (codex_hooks_check).
-    codex = check_codex(settings)
+              Check(claude, "ok", "installed" if found["claude"] else "no Claude Code; skipped")]
     name = "Codex hooks installed, current and trusted"
+    if not found["codex"]:
+        return [*checks, Check(name, "ok", "no Codex; skipped")]
+    # The typed check a Codex-hosted server runs at start (codex_hooks_check).
+    codex = check_codex(settings)
     checks.append(
         Check(name, "ok", f"installed in {codex.source}, trusted") if codex.ok else
         Check(name, "fail", f"{codex.problem}: {codex.detail}", codex.fix)

@@ -7,7 +7,8 @@ cwd in the project) with 3 messages waiting in every tenth box, and a private tm
 server of 10 sessions x 10 windows in the project. Each run is a fresh
 `python -m oxtail_py status` (and `status --json`) process, timed from spawn to exit.
 Prints p50/p99 next to the floor of `python -c pass` and of `python -c "import
-oxtail_py.cockpit.model"`. No asserts on timing (the machine is shared: compare ratios).
+oxtail_py.cockpit.model"`, and the snapshot + render alone, in this process. No
+asserts on timing (the machine is shared: compare ratios).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 from _world import fake_agents, world
 
@@ -68,6 +70,25 @@ def main() -> None:
              timed([py, "-m", "oxtail_py", "status"], env, cwd, args.runs))
         show("oxtail-py status --json",
              timed([py, "-m", "oxtail_py", "status", "--json"], env, cwd, args.runs))
+        show("in process: snapshot + render (warm)", in_process(w.project, env, args.runs))
+
+
+def in_process(project: Path, env: dict[str, str], runs: int) -> list[float]:
+    """The work alone, without Python's start and imports (the registry parse cache warm)."""
+    from oxtail_py import tmux
+    from oxtail_py.cockpit.model import build_snapshot
+    from oxtail_py.cockpit.render_text import render
+    from oxtail_py.settings import Settings
+
+    settings = Settings.from_env(env)
+    tmux.configure(settings)
+    layout = Layout(settings.root)
+    out = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        render(build_snapshot(layout, project, ask_timeout_s=600.0))
+        out.append((time.perf_counter() - started) * 1000)
+    return out
 
 
 if __name__ == "__main__":

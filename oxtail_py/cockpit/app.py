@@ -7,7 +7,7 @@ a worker thread. With nothing happening there is no timer and no wake-up: an idl
 watch costs no CPU (bench/cockpit_watch.py).
 
 Keys: q quit · ↑/↓ select an agent · s send it a message (as the operator) ·
-t its last turns (transcript, or its pane) · escape closes a dialog.
+t its last turns (transcript, or its pane) · escape (or q, in the turns view) closes a dialog.
 """
 
 from __future__ import annotations
@@ -293,12 +293,12 @@ def last_turns(layout: Layout, project: Path, target: str, limit: int = 8) -> st
     except OxtailError as exc:
         return f"cannot read {target}: {exc}"
     if view.transcript is not None:
-        lines = [f"{view.name}: last {len(view.transcript.turns)} turn(s) (escape closes)"]
+        lines = [f"{view.name}: last {len(view.transcript.turns)} turn(s) (escape or q closes)"]
         for turn in view.transcript.turns:
             calls = f" [{', '.join(c.name for c in turn.tool_calls)}]" if turn.tool_calls else ""
             lines.append(f"-- {turn.role}{calls}: {turn.text[:600]}")
         return neutralize("\n".join(lines))
-    return neutralize(f"{view.name}: pane {view.tmux_pane} (escape closes)\n"
+    return neutralize(f"{view.name}: pane {view.tmux_pane} (escape or q closes)\n"
                       f"{view.pane_text or ''}")
 
 

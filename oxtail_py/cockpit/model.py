@@ -112,7 +112,7 @@ def _agent(row: Row, box: BoxView, layout: Layout) -> AgentView:
     if state == "busy" and status is not None and not status.busy:
         state = "unknown"  # a turn silent for BUSY_FRESH_S: its client may be gone
     source = entry.client.identity_source
-    parent = getattr(entry, "parent", None)  # lineage (issue 14): shown when present
+    parent = _parent_name(getattr(entry, "parent", None))  # lineage (issue 14), if present
     return AgentView(
         key=row.mailbox_key,
         name=row.name,
@@ -125,7 +125,7 @@ def _agent(row: Row, box: BoxView, layout: Layout) -> AgentView:
         cwd=row.cwd,
         role=getattr(entry.state, "role", None) or None,
         purpose=row.purpose,
-        parent=str(parent) if parent else None,
+        parent=parent,
         state=state,
         state_since=status.mtime if status is not None else None,
         unread=box.unread,
@@ -137,6 +137,18 @@ def _agent(row: Row, box: BoxView, layout: Layout) -> AgentView:
         identity_proven=sid is not None and source in PROVEN_SOURCES,
         pane_proven=row.tmux_pane is not None,
     )
+
+
+def _parent_name(parent: object) -> str | None:
+    """Who spawned the agent, as issue 14's registry entries record it (a ParentInfo with
+    `name`, `session_id`, `by`); read by attribute so the cockpit runs with or without it."""
+    if parent is None:
+        return None
+    for attr in ("name", "session_id", "by"):
+        value = getattr(parent, attr, None)
+        if isinstance(value, str) and value:
+            return value
+    return None
 
 
 def build_snapshot(

@@ -137,8 +137,16 @@ async def test_watch_follows_agents_traffic_resize_send_and_quit(
             await await_until(lambda: _names(cockpit) == {"alpha", "beta"}, what="both, narrow")
             assert len(cockpit.text().splitlines()) == 24
 
-            # The operator selects beta (second row) and sends it a message from the view.
+            # Its last turns: beta has no transcript, so the view shows its pane's screen.
             cockpit.keys("Down")
+            cockpit.keys("t")
+            await await_until(lambda: "beta: pane " in cockpit.text(), what="beta's turns")
+            # q closes the dialog (the dialog's binding wins over the app's quit). Not
+            # Escape: a key typed right after a bare ESC reads as Alt+key.
+            cockpit.keys("q")
+            await await_until(lambda: "beta: pane " not in cockpit.text(), what="closed")
+
+            # The operator sends the selected agent (beta) a message from the view.
             cockpit.keys("s")
             await await_until(lambda: "from you (the operator)" in cockpit.text(),
                               what="the send dialog")

@@ -173,9 +173,10 @@ class Cockpit(App[int]):
 
     def _show(self, snap: Snapshot) -> None:
         self.snap = snap
-        head = (f"{render_text.clean(str(self.project), 60)} · {len(snap.agents)} agent(s) · "
-                f"{len(snap.panes)} pane(s) · {len(snap.edges)} waiting · "
-                f"{len(snap.problems)} problem(s) · {render_text.clock(snap.taken_at)}")
+        # Counts first: a narrow terminal cuts the end of the line, the path.
+        head = (f"{len(snap.agents)} agent(s) · {len(snap.panes)} pane(s) · "
+                f"{len(snap.edges)} waiting · {len(snap.problems)} problem(s) · "
+                f"{render_text.clock(snap.taken_at)} · {render_text.clean(str(self.project), 200)}")
         self.query_one("#head", Static).update(head)
         self._render_agents(snap)
         graph = render_text.graph_lines(snap) if snap.edges else []

@@ -111,6 +111,13 @@ async def test_watch_follows_agents_traffic_resize_send_and_quit(
     beta = _agent(tmux_server, server_env, "beta", project, SID_B)
     async with alpha.client() as a:
         await await_until(lambda: _names(cockpit) == {"alpha"}, what="alpha appears")
+        # A corrupt registry entry is a problem on the screen, not a crash.
+        bad = Path(server_env["AGENTMAIL_HOME"]) / "sessions" / "4000000.json"
+        bad.write_text('{"server_pid": 1e400}')
+        await await_until(lambda: "1 problem(s)" in cockpit.head(), what="the problem")
+        assert "corrupt-registry-entry" in cockpit.text()
+        bad.unlink()
+        await await_until(lambda: "0 problem(s)" in cockpit.head(), what="the problem gone")
         async with beta.client() as b:
             await await_until(lambda: _names(cockpit) == {"alpha", "beta"}, what="beta appears")
             assert "2 agent(s)" in cockpit.head()

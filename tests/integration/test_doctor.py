@@ -113,9 +113,12 @@ async def test_servers_stale_entries_and_quarantine_are_reported(
         box = root / "mailboxes" / SID
         box.mkdir(parents=True, exist_ok=True, mode=0o700)
         (box / "quarantine.jsonl").write_text('{"line": "bad", "reason": "x"}\n')
+        # A claim whose reader (pid 4000000) is gone: the owner's next read takes it.
+        (box / "claim.4000000-12345.67.0011223344556677.jsonl").write_text("")
         done = cli(env, "doctor")
     out = done.stdout
     assert f"session {SID[:8]} from env; pane {server.pane} (proven)" in out
     assert "WARN  server pid 4000000 (unknown client): stale entry" in out
     assert "WARN  registry 4000001.json: corrupt entry ignored" in out
     assert "WARN  quarantined lines: 1 corrupt line(s)" in out
+    assert "WARN  stranded claims: 1 claim(s) of readers that are gone" in out

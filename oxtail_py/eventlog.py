@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Final, Literal
 
 from oxtail_py.errors import OxtailError
-from oxtail_py.fsio import ensure_tree, open_private, read_fd, write_all
+from oxtail_py.fsio import ensure_tree, is_private_dir, open_private, read_fd, write_all
 from oxtail_py.layout import Layout
 from oxtail_py.messages import Message
 
@@ -211,6 +211,9 @@ def read_tail(
     skipped = 0
     problems: list[str] = []
     budget = max_bytes
+    if os.path.lexists(layout.events_dir) and not is_private_dir(layout.events_dir):
+        # A symlink (or a file) where our directory belongs: never read through it.
+        return Tail([], 0, [f"{layout.events_dir} is not a directory of ours; not read"])
     for path in (layout.event_log, layout.event_log_rotated):
         if budget <= 0:
             break

@@ -109,3 +109,17 @@ def test_lines_round_trip_as_compact_json(layout: Layout) -> None:
     record = json.loads(line)
     assert "preview" not in record and "request_id" not in record  # absent, not null
     assert eventlog.Event.from_record(record).message_id == msg.id
+
+
+def test_a_symlinked_events_directory_is_neither_written_nor_read(
+    layout: Layout, tmp_path: Path
+) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "traffic.jsonl").write_bytes(b"")
+    layout.root.mkdir(mode=0o700)
+    layout.events_dir.symlink_to(elsewhere)
+    eventlog.sent(layout, note(), "sid-b")
+    assert (elsewhere / "traffic.jsonl").read_bytes() == b""
+    tail = eventlog.read_tail(layout)
+    assert tail.events == [] and "not a directory of ours" in tail.problems[0]

@@ -2,9 +2,9 @@
 
 Everything a peer or a file could have written (names, state cards, roles, pane
 commands, paths) passes framing.neutralize before it reaches a terminal: an escape
-sequence in a state card must not repaint the operator's screen. Times are shown as
-clock times ("since 10:41:02"), so a view that is redrawn only on file events never
-shows a stale age.
+sequence in a state card must not repaint the operator's screen. `status` shows the
+unread mail's age at the moment it was taken; `watch` shows clock times ("since
+10:41:02"), so a view redrawn only on file events never shows a stale age.
 
 The JSON shape (`schema: "oxtail-status/1"`) is documented in README.md and changes
 only by adding keys.
@@ -57,13 +57,26 @@ def identity_cell(agent: AgentView) -> str:
     return source if source in PROVEN_SOURCES else f"{source}*"
 
 
-def unread_cell(agent: AgentView) -> str:
+def age(seconds: float) -> str:
+    seconds = max(0.0, seconds)
+    if seconds < 60:
+        return f"{seconds:.0f}s"
+    if seconds < 3600:
+        return f"{seconds // 60:.0f}m{seconds % 60:02.0f}s"
+    return f"{seconds // 3600:.0f}h{seconds % 3600 // 60:02.0f}m"
+
+
+def unread_cell(agent: AgentView, now: float | None = None) -> str:
+    """`2 (oldest 3m05s)` for a one-shot view taken at `now`; `2 since 10:41:02` for a
+    live one (an age would go stale between redraws)."""
     if not agent.unread:
         return "0"
+    if now is not None and agent.oldest_unread is not None:
+        return f"{agent.unread} (oldest {age(now - agent.oldest_unread)})"
     return f"{agent.unread} since {clock(agent.oldest_unread)}"
 
 
-def agent_cells(agent: AgentView) -> list[str]:
+def agent_cells(agent: AgentView, now: float | None = None) -> list[str]:
     return [
         clean(agent.name),
         agent.client or "?",
@@ -71,7 +84,7 @@ def agent_cells(agent: AgentView) -> list[str]:
         agent.pane or "-",
         agent.state,
         clock(agent.state_since),
-        unread_cell(agent),
+        unread_cell(agent, now),
         "-" if agent.open_work is None else str(agent.open_work),
         f"{agent.asks_out}>{agent.asks_in}<" if agent.asks_out or agent.asks_in else "-",
         identity_cell(agent),
@@ -117,7 +130,7 @@ def render(snap: Snapshot) -> str:
         f"{len(snap.panes)} plain pane(s) · {clock(snap.taken_at)}"
     ]
     if snap.agents:
-        lines += _table(AGENT_COLUMNS, [agent_cells(a) for a in snap.agents])
+        lines += _table(AGENT_COLUMNS, [agent_cells(a, snap.taken_at) for a in snap.agents])
     else:
         lines.append("(no oxtail agent is running in this project)")
     if snap.panes:
@@ -160,7 +173,10 @@ def to_json(snap: Snapshot) -> dict[str, Any]:
             "pane": a.pane, "tmux_session": a.tmux_session, "cwd": a.cwd, "role": a.role,
             "state_card": a.purpose, "parent": a.parent, "state": a.state,
             "state_since": iso(a.state_since), "unread": a.unread,
-            "oldest_unread_at": iso(a.oldest_unread), "open_work": a.open_work,
+            "oldest_unread_at": iso(a.oldest_unread),
+            "oldest_unread_age_s": None if a.oldest_unread is None else round(
+                max(0.0, snap.taken_at - a.oldest_unread), 3),
+            "open_work": a.open_work,
             "asks_out": a.asks_out, "asks_in": a.asks_in,
             "identity_source": a.identity_source, "identity_proven": a.identity_proven,
             "pane_proven": a.pane_proven,

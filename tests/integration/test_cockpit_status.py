@@ -1,11 +1,12 @@
 """`oxtail-py status`, `--json` and `--check` over a world of real servers in real tmux
 panes: several agents, a plain pane, an agent of another project, unread mail at an
-idle agent, two asks in flight that wait on each other (a cycle)."""
+idle agent, delegated work and an ask that wait on each other (a cycle)."""
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -118,6 +119,7 @@ async def test_status_shows_agents_unread_asks_in_flight_and_the_cycle(
     assert beta["state_since"] is not None
     # Unread: the note and the delegated work wait in beta's box (nobody read them).
     assert beta["unread"] == 2 and beta["oldest_unread_at"] is not None
+    assert 0 <= beta["oldest_unread_age_s"] < 60
     assert beta["state_card"] == "fixing the parser"
     assert (beta["asks_out"], alpha["asks_in"], alpha["asks_out"]) == (1, 1, 0)
     assert (beta["open_work"], alpha["open_work"]) == (1, 0)
@@ -134,6 +136,7 @@ async def test_status_shows_agents_unread_asks_in_flight_and_the_cycle(
     lines = text.stdout.splitlines()
     assert lines[1].split()[:4] == ["NAME", "CLIENT", "SESSION", "PANE"]
     assert any(ln.startswith("alpha ") and "claude" in ln and SID_A[:8] in ln for ln in lines)
+    assert re.search(r"^beta .* 2 \(oldest \d+s\) ", text.stdout, re.M)
     assert "CYCLE: alpha -> beta -> alpha" in text.stdout or (
         "CYCLE: beta -> alpha -> beta" in text.stdout)
     assert "\x1b" not in text.stdout

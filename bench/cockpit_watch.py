@@ -2,7 +2,7 @@
 
     python bench/cockpit_watch.py [--rounds 30] [--idle 30]
 
-World: one live registry entry (a `sleep` process with a session id) in a project, and
+World: --agents live registry entries (`sleep` processes with session ids) in a project, and
 `oxtail-py watch` running in a pane of a private tmux server (80x24, exec'd so the
 pane's pid is the watch's). Each round enqueues one message for the agent the way
 `oxtail-py send` does (mailbox append + event-log line) and then reads the pane with
@@ -46,8 +46,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=30)
     parser.add_argument("--idle", type=float, default=30.0)
+    parser.add_argument("--agents", type=int, default=1, help="live registry entries (1)")
     args = parser.parse_args()
-    with world(sessions=1) as w, fake_agents(w, 1) as (sid,):
+    with world(sessions=1) as w, fake_agents(w, args.agents) as sids:
+        sid = sids[0]  # the lowest pid: the first row on screen
         layout = Layout(w.agentmail)
         env = " ".join(f"{k}={shlex.quote(v)}" for k, v in w.env(sid).items()
                        if k != "CLAUDE_CODE_SESSION_ID")
@@ -57,7 +59,7 @@ def main() -> None:
                                   "watch", "#{pane_pid}"], capture_output=True, text=True,
                                  check=True).stdout)
         deadline = time.monotonic() + 30
-        while "1 agent(s)" not in capture(w.tmux_socket):
+        while f"{args.agents} agent(s)" not in capture(w.tmux_socket):
             if time.monotonic() > deadline:
                 raise RuntimeError(f"watch did not start:\n{capture(w.tmux_socket)}")
             time.sleep(0.05)
@@ -76,7 +78,8 @@ def main() -> None:
             latencies.append((time.perf_counter() - started) * 1000)
         latencies.sort()
         p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))]
-        print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} cores")
+        print(f"{args.agents} agent(s); load average {os.getloadavg()[0]:.2f} on "
+              f"{os.cpu_count()} cores")
         print(f"new message -> on screen   p50 {statistics.median(latencies):6.1f} ms   "
               f"p99 {p99:6.1f} ms   (n={len(latencies)}; includes one capture-pane, ~2-5 ms)")
         time.sleep(1)

@@ -111,6 +111,8 @@ class Cockpit(App[int]):
         self._exits: dict[int, tuple[int, ProcessIdentity]] = {}  # pid -> (pidfd, identity)
         self._feed: StateFeed | None = None
         self._wide: bool | None = None
+        self._building = False  # a snapshot is being built in a worker thread
+        self._stale = False  # something changed while it was
 
     def compose(self) -> ComposeResult:
         yield Static("", id="head", markup=False)
@@ -155,23 +157,38 @@ class Cockpit(App[int]):
 
     def _rebuild(self) -> None:
         self._refresh_due = False
+        if self._building:
+            self._stale = True  # one more build when this one is done, not a pile-up
+            return
+        self._building = True
         self._build()
 
-    @work(thread=True, exclusive=True, group="snapshot")
+    def _built(self) -> None:
+        self._building = False
+        if self._stale:
+            self._stale = False
+            self.request_refresh()
+
+    @work(thread=True, group="snapshot")
     def _build(self) -> None:
         try:
             snap = build_snapshot(self.layout_, self.project,
                                   ask_timeout_s=self.settings.ask_max_timeout_ms / 1000,
                                   traffic=TRAFFIC_ROWS)
-        except OxtailError as exc:
-            self.call_from_thread(self._show_error, str(exc))
+        except Exception as exc:  # the view stays up and says why (the next event retries)
+            code = exc.code if isinstance(exc, OxtailError) else type(exc).__name__
+            self.call_from_thread(self._show_error, f"{code}: {exc}")
             return
         self.call_from_thread(self._show, snap)
 
     def _show_error(self, text: str) -> None:
+        self._built()
         self.query_one("#head", Static).update(neutralize(text))
 
     def _show(self, snap: Snapshot) -> None:
+        # One build at a time (_rebuild): what is shown is always the newest snapshot,
+        # and events during a build ask for one more.
+        self._built()
         self.snap = snap
         # Counts first: a narrow terminal cuts the end of the line, the path.
         head = (f"{len(snap.agents)} agent(s) · {len(snap.panes)} pane(s) · "

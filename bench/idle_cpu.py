@@ -28,8 +28,9 @@ import anyio
 import psutil
 
 from bench._world import World, connect, ok, world
-from oxtail_py import obligations
+from oxtail_py import asks_ledger, obligations
 from oxtail_py.layout import Layout
+from oxtail_py.mailbox import Mailbox
 from oxtail_py.messages import now_iso
 from oxtail_py.registry import Registry
 
@@ -78,6 +79,18 @@ async def _arm(w: World, client: Any, sid: str, peer: Any) -> None:
     )
 
 
+def _armed_state(w: World, sid: str) -> str:
+    """What keeps `sid`'s timers armed, read from the files (the timers are in-process)."""
+    layout = Layout(w.agentmail)
+    unread = Mailbox.open(layout, sid).pending_count()
+    pending = [
+        r for r in asks_ledger.list_asks(layout, asker=sid)
+        if r.effective_state() == asks_ledger.AskState.PENDING
+    ]  # fmt: skip
+    delegated = obligations.open_delegated_by(layout, [sid])
+    return f"{unread} unread, {len(pending)} pending ask(s), {len(delegated)} open delegated"
+
+
 async def main(seconds: float) -> None:
     with world() as w:
         armed_env = {"OXTAIL_HEAL_IDLE_S": "3600", "OXTAIL_DELEGATE_SILENT_S": "3600"}
@@ -106,6 +119,8 @@ async def main(seconds: float) -> None:
             await anyio.sleep(seconds)
             elapsed = time.monotonic() - started
             after = {n: _sample(p) for n, p in procs.items()}
+            armed_state = _armed_state(w, SID_ARMED)
+    print(f"armed server's state during the window: {armed_state}")
     load = psutil.getloadavg()
     print(f"idle window {elapsed:.1f} s; load average {load[0]:.2f} on {psutil.cpu_count()} CPUs")
     for name in procs:

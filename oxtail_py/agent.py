@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import Any
 
 from oxtail_py import (
-    asks_ledger,
     eventlog,
     handover,
     obligations,
@@ -478,6 +477,7 @@ class Agent:
             try:
                 before_send(pending)
                 self._mailbox(row.mailbox_key).enqueue(msg)
+                handover.sent(self.layout, self.primary_key(), msg, row, str(self.project_root))
                 eventlog.sent(self.layout, msg, row.mailbox_key, bodies=self._log_bodies)
                 yield pending
             finally:
@@ -519,10 +519,6 @@ class Agent:
         taken by those calls, not read as mail)."""
         with self._guard:
             return set(self._open_asks)
-
-    def late_replies(self, messages: list[Message]) -> asks_ledger.LateReplies:
-        """Which of `messages` answer asks of ours that timed out (asks_ledger)."""
-        return asks_ledger.late_replies(self.layout, self.my_keys(), messages)
 
     def take_reply(self, pending: PendingAsk) -> Delivery | None:
         # Our boxes now, not when the ask began: the session id may be learned meanwhile.

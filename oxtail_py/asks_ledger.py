@@ -22,8 +22,11 @@ For a cockpit: `list_asks(layout, project_root)` lists records (typed `AskRecord
 
 from __future__ import annotations
 
+import json
 import logging
 import os
+import stat
+import threading
 import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, replace
@@ -32,7 +35,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from oxtail_py.errors import OxtailError
-from oxtail_py.fsio import atomic_write_json, ensure_tree, is_private_dir, load_json
+from oxtail_py.fsio import atomic_write_bytes, ensure_tree, is_private_dir, load_json
 from oxtail_py.layout import MESSAGE_ID_RE, SESSION_ID_RE, Layout, validate_mailbox_key
 from oxtail_py.locks import DirLock
 from oxtail_py.messages import Message, now_iso
@@ -48,6 +51,9 @@ KEEP_PENDING_S: Final = 7 * 24 * 3600.0
 # One asker's directory holds at most this many records; past it the oldest done ones go.
 MAX_ASKS_PER_ASKER: Final = 256
 LOCK_TIMEOUT_S: Final = 5.0
+# An asker's old records are pruned at most this often per process (each prune reads them).
+PRUNE_EVERY_S: Final = 600.0
+_LAST_PRUNE: dict[str, float] = {}
 
 
 class AskState(StrEnum):
@@ -153,6 +159,38 @@ def load(layout: Layout, asker: str, request_id: str) -> AskRecord | None:
         return None
 
 
+class _Parsed:
+    """Records already parsed, keyed by path and the file's (inode, size, mtime, ctime).
+
+    Every new ask reads the whole ledger (the wait-for graph); parsing each record every
+    time cost ~10 ms at 200 records. Records are replaced only by rename (a new inode), so
+    an unchanged key means unchanged bytes. A file that is not regular is never cached
+    (load_json gives the precise refusal each time)."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._cache: dict[Path, tuple[tuple[int, int, int, int], AskRecord]] = {}
+
+    def load(self, path: Path) -> AskRecord:
+        st = os.lstat(path)
+        key = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        with self._guard:
+            hit = self._cache.get(path)
+        if hit is not None and hit[0] == key and stat.S_ISREG(st.st_mode):
+            return hit[1]
+        record = AskRecord.from_dict(load_json(path))
+        if stat.S_ISREG(st.st_mode):
+            with self._guard:
+                if len(self._cache) > _MAX_CACHED:
+                    self._cache.clear()
+                self._cache[path] = (key, record)
+        return record
+
+
+_MAX_CACHED: Final = 20_000
+_PARSED: Final = _Parsed()
+
+
 def _records_in(directory: Path) -> list[AskRecord]:
     try:
         names = os.listdir(directory)
@@ -163,7 +201,7 @@ def _records_in(directory: Path) -> list[AskRecord]:
         if not name.endswith(".json") or name.startswith("."):
             continue
         try:
-            record = AskRecord.from_dict(load_json(directory / name))
+            record = _PARSED.load(directory / name)
         except FileNotFoundError:
             continue
         except (OSError, OxtailError, ValueError) as exc:
@@ -257,8 +295,17 @@ def open_ask(layout: Layout, record: AskRecord) -> None:
                 "timeout. Answer its request first (read_my_messages, then send_message "
                 "with reply_to), or send_message without waiting"
             )
-        atomic_write_json(layout.ask_file(record.asker, record.request_id), record.to_dict())
-    prune(layout, record.asker)
+        _write(layout, record)
+    if time.monotonic() - _LAST_PRUNE.get(record.asker, -PRUNE_EVERY_S) >= PRUNE_EVERY_S:
+        _LAST_PRUNE[record.asker] = time.monotonic()
+        prune(layout, record.asker)
+
+
+def _write(layout: Layout, record: AskRecord) -> None:
+    """Atomic (rename), not fsynced: like the mailbox, safe against a killed process, not a
+    power cut; the fsync was most of an ask's ledger cost."""
+    data = (json.dumps(record.to_dict(), ensure_ascii=False, indent=1) + "\n").encode()
+    atomic_write_bytes(layout.ask_file(record.asker, record.request_id), data, durable=False)
 
 
 def set_state(
@@ -278,10 +325,12 @@ def set_state(
         AskState.WAITING: {AskState.PENDING, AskState.ANSWERED},
         AskState.PENDING: {AskState.LATE_ANSWERED, AskState.ANSWERED},
     }
-    if state not in allowed.get(record.state, set()):
+    # A waiting ask whose asker's server died is pending in effect (its late reply may
+    # be handed over by the asker's next server or its hooks).
+    if state not in allowed.get(record.effective_state(), set()):
         return record
     moved = replace(record, state=state, updated_at=now_iso(), reply_id=reply_id)
-    atomic_write_json(layout.ask_file(asker, request_id), moved.to_dict())
+    _write(layout, moved)
     return moved
 
 

@@ -11,10 +11,10 @@ import sys
 from collections.abc import Sequence
 
 from oxtail_py import __version__
-from oxtail_py.commands import claim, cockpit, install
+from oxtail_py.commands import asks, claim, cockpit, install
 from oxtail_py.errors import OxtailError
 
-COMMAND_MODULES = (install, claim, cockpit)
+COMMAND_MODULES = (install, claim, asks, cockpit)
 
 
 def _parser() -> argparse.ArgumentParser:

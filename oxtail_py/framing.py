@@ -306,6 +306,15 @@ def open_work_line(count: int) -> str:
     )
 
 
+def open_work_notice(count: int) -> str:
+    """The whole hook text when no mail waits but delegated work is still owed."""
+    noun = "item" if count == 1 else "items"
+    return (
+        f"oxtail: you have {count} open work {noun} delegated to you by peer agents in this "
+        "project: my_open_work lists them; complete_work or block_work closes each."
+    )
+
+
 def with_open_work(text: str, count: int) -> str:
     """`text` (a render_delivery result) with the open-work line just above its footer."""
     if count <= 0:

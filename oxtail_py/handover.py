@@ -39,7 +39,7 @@ log = logging.getLogger(__name__)
 
 def prune(layout: Layout, *, max_age_s: float = ledger.RETENTION_S, force: bool = False) -> int:
     """Receipts, ledger records and completed work older than `max_age_s` go; open work
-    never does. Time-gated (hourly per process) unless `force`."""
+    never does. At most hourly (ledger.due: a stamp file) unless `force`."""
     now = time.time()
     if not force and not ledger.due(layout, now):
         return 0
@@ -103,4 +103,6 @@ def before(layout: Layout, key: str, messages: Sequence[Message]) -> None:
 def after(
     layout: Layout, key: str, messages: Sequence[Message], via: Via, event: str | None = None
 ) -> None:
-    receipts.handed_over(layout, key, messages, via, event)
+    if messages:
+        receipts.handed_over(layout, key, messages, via, event)
+        prune(layout)  # one stat unless an hour has passed

@@ -26,6 +26,7 @@ from oxtail_py.errors import InvalidSessionIdError
 from oxtail_py.framing import (
     OPEN_WORK_RESERVE_BYTES,
     encoded_size,
+    open_work_notice,
     render_delivery,
     with_open_work,
 )
@@ -52,9 +53,9 @@ def deliver(
     # cannot be taken now simply waits for the next path.
     box = Mailbox.open(layout, session_id, lock_timeout=HOOK_LOCK_TIMEOUT_S)
     delivery = box.drain()
-    if not delivery.messages:
-        return None
     hook_event, for_client = HookEvent(event), Client(client)
+    if not delivery.messages:
+        return _owed_notice(layout, session_id, hook_event, for_client)
     envelope = len(render_output(hook_output(for_client, hook_event, "")).encode()) + 1
     budget = CONTEXT_BUDGET_BYTES - (envelope - encoded_size(""))
     # encoded_size counts the JSON-escaped UTF-8 bytes, never fewer than the text's
@@ -91,6 +92,21 @@ def deliver(
         eventlog.delivered(layout, shown, session_id, f"hook {client} {event}")
     else:
         delivery.abort()  # only a notice was shown: read_my_messages returns it whole
+    return dict(output)
+
+
+def _owed_notice(
+    layout: Layout, session_id: str, event: HookEvent, client: Client
+) -> dict[str, Any] | None:
+    """No mail, but work owed: at the start of a turn, say how much (our text only)."""
+    if event != HookEvent.USER_PROMPT_SUBMIT:
+        return None
+    count = obligations.count_open_for(layout, session_id)
+    if not count:
+        return None
+    output = hook_output(client, event, open_work_notice(count))
+    sys.stdout.buffer.write((render_output(output) + "\n").encode("utf-8"))
+    sys.stdout.flush()
     return dict(output)
 
 

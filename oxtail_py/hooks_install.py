@@ -80,6 +80,8 @@ def hook_placeholders(root: Path) -> dict[str, str]:
         "HOOKS": on_disk.HOOKS,
         "ERRORS_LOG": ERRORS_LOG,
         "PID_BOX_PREFIX": on_disk.PID_BOX_PREFIX,
+        "OBLIGATIONS": on_disk.OBLIGATIONS,
+        "OWED": on_disk.OWED,
     }
     for value in names.values():
         if not _PLAIN_NAME.fullmatch(value):

@@ -21,9 +21,11 @@
       ledger/<session key>/received/<message id>.json  what it was handed (reply_to_message)
       receipts/<message id>.json                     write-once: how and when it was handed over
       receipts/<message id>.wake.json                the wakes tried for it, and their outcome
+      receipts/pruned                                mtime: the last pruning (hourly at most)
       obligations/<message id>.json                  write-once: delegated work (action_required)
       obligations/<message id>.blocked.json          the owner's latest block_work reason
       obligations/<message id>.done.json             write-once: complete_work's result
+      obligations/owed/<session id>/<message id>     marker: open work that session owes (hook hint)
       events/traffic.jsonl, traffic.1.jsonl          the event log of traffic (metadata; rotated)
       events/lock/                                   held only while the log rotates
 
@@ -57,6 +59,7 @@ ASKS: Final = "asks"
 LEDGER: Final = "ledger"
 RECEIPTS: Final = "receipts"
 OBLIGATIONS: Final = "obligations"
+OWED: Final = "owed"
 EVENTS: Final = "events"
 INBOX: Final = "inbox.jsonl"
 CLAIM_PREFIX: Final = "claim."
@@ -290,8 +293,20 @@ class Layout:
     def receipt_file(self, message_id: str) -> Path:
         return self.receipts_dir / f"{validate_message_id_shape(message_id)}.json"
 
+    @property
+    def prune_stamp(self) -> Path:
+        """Its mtime: when receipts and ledgers were last pruned (by any process)."""
+        return self.receipts_dir / "pruned"
+
     def wake_outcome_file(self, message_id: str) -> Path:
         return self.receipts_dir / f"{validate_message_id_shape(message_id)}.wake.json"
+
+    def owed_dir(self, session_id: str) -> Path:
+        """Markers of the work `session_id` owes: the shell hook's cheap hint."""
+        return self.obligations_dir / OWED / validate_session_id(session_id)
+
+    def owed_marker(self, session_id: str, message_id: str) -> Path:
+        return self.owed_dir(session_id) / validate_message_id_shape(message_id)
 
     def obligation_file(self, message_id: str, part: str = "") -> Path:
         """`part` is "" (the record), "blocked" or "done"."""

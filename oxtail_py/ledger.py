@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any, Final
 
 from oxtail_py.errors import OxtailError
-from oxtail_py.fsio import ensure_tree, is_private_dir, load_json, write_once_json
-from oxtail_py.layout import MESSAGE_ID_RE, SESSION_ID_RE, Layout
+from oxtail_py.fsio import ensure_tree, is_private_dir, load_json, open_private, write_once_json
+from oxtail_py.layout import MESSAGE_ID_RE, SESSION_ID_RE, Layout, validate_mailbox_key
 from oxtail_py.messages import Message
 
 # A week: long enough for a human to come back to a delegated task and ask what became
@@ -74,13 +74,43 @@ def _load(path: Path, cls: type[Any]) -> Any | None:
         return None
     if not isinstance(data, dict):
         return None
+    values: dict[str, Any] = {}
+    for name, spec in cls.__dataclass_fields__.items():
+        if name not in data:
+            continue
+        value = data[name]
+        # Each value must have its field's type: a planted record must not break a reader
+        # (a string where a time belongs) or name a path (to_key is checked below).
+        if not isinstance(value, _TYPES[str(spec.type)]) or (
+            isinstance(value, bool) and str(spec.type) == "float"
+        ):
+            return None
+        values[name] = value
     try:
-        record = cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
-    except TypeError:
+        record = cls(**values)
+    except TypeError:  # a field missing
         return None
     if not MESSAGE_ID_RE.fullmatch(str(record.message_id)):
         return None
+    if isinstance(record, SentRecord) and not _is_mailbox_key(record.to_key):
+        return None
     return record
+
+
+_TYPES: Final[dict[str, tuple[type, ...]]] = {
+    "str": (str,),
+    "str | None": (str, type(None)),
+    "float": (int, float),
+    "bool": (bool,),
+}
+
+
+def _is_mailbox_key(key: str) -> bool:
+    try:
+        validate_mailbox_key(key)
+    except OxtailError:
+        return False
+    return True
 
 
 def record_sent(layout: Layout, sender_key: str, record: SentRecord) -> None:
@@ -135,9 +165,6 @@ def find_received(
     return None
 
 
-_last_prune: dict[str, float] = {}
-
-
 def prune_old_files(directory: Path, max_age_s: float, now: float, keep: set[str]) -> int:
     """Delete files in `directory` whose mtime is older than `max_age_s`, except the names
     in `keep`. Never follows a link or enters a subdirectory."""
@@ -165,11 +192,26 @@ def prune_old_files(directory: Path, max_age_s: float, now: float, keep: set[str
 
 
 def due(layout: Layout, now: float) -> bool:
-    """Pruning is due for this root: at most once an hour per process."""
-    root_key = str(layout.root)
-    if now - _last_prune.get(root_key, 0.0) < PRUNE_EVERY_S:
+    """Pruning is due: the stamp's mtime is over an hour old (or absent), and is renewed
+    now. One stat on the common path, so every hand-over (a hook's process too) may ask;
+    two processes that both find it due both prune, which is harmless."""
+    stamp = layout.prune_stamp
+    try:
+        if now - os.lstat(stamp).st_mtime < PRUNE_EVERY_S:
+            return False
+    except FileNotFoundError:
+        pass
+    except OSError:
         return False
-    _last_prune[root_key] = now
+    try:
+        ensure_tree(layout.root, layout.receipts_dir)
+        fd = open_private(stamp, os.O_CREAT | os.O_WRONLY)
+    except (OSError, OxtailError):
+        return False
+    try:
+        os.utime(fd)
+    finally:
+        os.close(fd)
     return True
 
 

@@ -36,6 +36,7 @@ from typing import Any, Final
 from oxtail_py.errors import OxtailError
 from oxtail_py.fsio import (
     atomic_write_json,
+    create_marker,
     ensure_tree,
     is_private_dir,
     load_json,
@@ -109,9 +110,17 @@ def from_message(msg: Message, owner_session_id: str, project_root: str | None) 
 
 
 def create(layout: Layout, obligation: Obligation) -> bool:
-    """Record `obligation` unless it exists (the first writer wins)."""
+    """Record `obligation` unless it exists (the first writer wins), and its owner's marker
+    (again on every call: a kill between the two is healed by the next)."""
     ensure_tree(layout.root, layout.obligations_dir)
-    return write_once_json(layout.obligation_file(obligation.message_id), asdict(obligation))
+    created = write_once_json(
+        layout.obligation_file(obligation.message_id), asdict(obligation)
+    )
+    owner = obligation.owner_session_id
+    if _done(layout, obligation.message_id) is None:
+        ensure_tree(layout.root, layout.owed_dir(owner))
+        create_marker(layout.owed_marker(owner, obligation.message_id))
+    return created
 
 
 def ensure_for_handover(layout: Layout, owner_key: str, messages: list[Message]) -> None:
@@ -239,8 +248,31 @@ def list_for_project(layout: Layout, project_root: str) -> list[WorkStatus]:
 
 
 def count_open_for(layout: Layout, session_id: str) -> int:
-    """How much work `session_id` owes; cheap enough for a hook (one listing + reads)."""
-    return len(open_for(layout, [session_id]))
+    """How much work `session_id` owes, for a hook: its markers, each checked against the
+    records (so the cost follows what it owes, not all work on record). Drops the markers
+    of work no longer open (a kill after mark_done). A marker is (re)made by every
+    `create`, the recipient's before each hand-over among them, so none is missing."""
+    directory = layout.owed_dir(session_id)
+    if not is_private_dir(directory):
+        return 0
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return 0
+    count = 0
+    for name in names[:MAX_LISTED]:
+        if not MESSAGE_ID_RE.fullmatch(name):
+            continue
+        status = work_status(layout, name)
+        if (
+            status is not None
+            and status.state != WorkState.DONE
+            and status.obligation.owner_session_id == session_id
+        ):
+            count += 1
+        else:
+            (directory / name).unlink(missing_ok=True)
+    return count
 
 
 # -- the owner's transitions ----------------------------------------------------------
@@ -276,9 +308,12 @@ def mark_blocked(layout: Layout, message_id: str, reason: str, note_message_id: 
     return blocked
 
 
-def mark_done(layout: Layout, message_id: str, done: Done) -> bool:
-    """Write the completion once; False if another completion won the race."""
-    return write_once_json(layout.obligation_file(message_id, "done"), asdict(done))
+def mark_done(layout: Layout, message_id: str, done: Done, owner_session_id: str) -> bool:
+    """Write the completion once; False if another completion won the race. The owner's
+    marker goes after (a kill between leaves a stale one: count_open_for drops it)."""
+    won = write_once_json(layout.obligation_file(message_id, "done"), asdict(done))
+    layout.owed_marker(owner_session_id, message_id).unlink(missing_ok=True)
+    return won
 
 
 def completions_by(layout: Layout, my_keys: list[str]) -> list[WorkStatus]:

@@ -9,7 +9,11 @@ argument):
 - one whose transcript, as its own client wrote it, records a cwd inside the sender's
   project (the same proof a claim must pass: identity/claims.py);
 - one the caller already proved (`trusted=True`): the sender of a message in our own
-  received-ledger, answered by reply_to_message / complete_work / block_work.
+  received-ledger, answered by reply_to_message / complete_work / block_work. That id
+  came with a message in our own inbox, stamped by its sender's server with its own
+  identity (never a tool argument), and a sender's server refuses cross-project sends;
+  only a process able to write the state root could plant it, and such a process can
+  write any inbox itself.
 A session id held by a live agent of another project never gets here: discovery refuses
 it first (cross-project).
 """

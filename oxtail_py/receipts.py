@@ -164,4 +164,5 @@ def read_wake_outcomes(layout: Layout, message_id: str) -> list[WakeOutcome]:
 
 
 def prune(layout: Layout, *, max_age_s: float = ledger.RETENTION_S) -> int:
-    return ledger.prune_old_files(layout.receipts_dir, max_age_s, time.time(), set())
+    keep = {layout.prune_stamp.name}
+    return ledger.prune_old_files(layout.receipts_dir, max_age_s, time.time(), keep)

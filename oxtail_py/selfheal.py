@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Final
 
-from oxtail_py import obligations, receipts
+from oxtail_py import asks_ledger, obligations, receipts
 from oxtail_py.agent import Agent
 from oxtail_py.discovery import Row
 from oxtail_py.errors import OxtailError
@@ -88,6 +88,11 @@ class SelfHeal:
         self._stopped = False
         self._first_seen: dict[str, float] = {}  # unread message id -> when we saw it
         self._deferred: dict[str, float] = {}  # message id -> not before (agent was busy)
+        self._last_wake = 0.0  # when this healer last woke our own agent
+        # Delegated work is re-read only when obligations/ changed or a re-poke is due:
+        # inbox events come with every message, and a ledger can hold many records.
+        self._work_dirty = True
+        self._work_plan: list[Due] = []
         self._thread = threading.Thread(target=self._run, name="oxtail-heal", daemon=True)
         self._unsubscribe: Callable[[], None] = lambda: None
 
@@ -99,7 +104,7 @@ class SelfHeal:
         self._unsubscribe = watcher.subscribe(self.kick)
         try:
             ensure_tree(self.agent.layout.root, self.agent.layout.obligations_dir)
-            watcher.watch_any(self.agent.layout.obligations_dir, self.kick)
+            watcher.watch_any(self.agent.layout.obligations_dir, self.kick_work)
         except (OSError, OxtailError) as exc:  # re-pokes then run on the timer alone
             log.warning("self-heal: obligations not watched: %s", exc)
         self._thread.start()
@@ -113,6 +118,13 @@ class SelfHeal:
     def kick(self) -> None:
         """Look again now (called from the watcher's thread: must not block)."""
         with self._cond:
+            self._kicked = True
+            self._cond.notify()
+
+    def kick_work(self) -> None:
+        """Delegated work changed (obligations/ saw an event): re-read it, now."""
+        with self._cond:
+            self._work_dirty = True
             self._kicked = True
             self._cond.notify()
 
@@ -146,7 +158,11 @@ class SelfHeal:
 
     def plan(self, now: float) -> list[Due]:
         """Everything the healer would do, with its due time."""
-        return [*self._plan_inbox(now), *self._plan_delegated(now)]
+        with self._cond:
+            stale, self._work_dirty = self._work_dirty, False
+        if stale or any(d.at <= now for d in self._work_plan):
+            self._work_plan = self._plan_delegated(now)
+        return [*self._plan_inbox(now), *self._work_plan]
 
     def _unread(self) -> list[Message]:
         in_flight = self.agent.asks_in_flight()
@@ -168,7 +184,7 @@ class SelfHeal:
         for gone in [i for i in self._first_seen if i not in ids]:
             del self._first_seen[gone]
             self._deferred.pop(gone, None)
-        late = self.agent.late_replies(unread)
+        late = asks_ledger.late_replies(self.agent.layout, self.agent.my_keys(), unread)
         limit, idle = self.settings.heal_max_wakes, float(self.settings.heal_idle_s)
         best: Due | None = None
         for msg in unread:
@@ -178,6 +194,10 @@ class SelfHeal:
                 continue
             if count == 0 or last is None:
                 at = seen + (LATE_GRACE_S if late.of(msg) else idle)
+                if not late.of(msg):
+                    # A wake makes the agent read all its mail: other mail that came
+                    # with the woken message is given the time that wake needs.
+                    at = max(at, self._last_wake + idle)
             else:
                 at = last + idle * 2**count
             at = max(at, self._deferred.get(msg.id, 0.0))
@@ -216,6 +236,7 @@ class SelfHeal:
                 # Mid-turn: its hooks deliver at the next tool call or turn end.
                 self._deferred[due.message_id] = now + self.settings.heal_idle_s
                 return
+            self._last_wake = now
         row = self._row(due)
         if row is None:
             status, detail = "skipped_no_target", "no live agent for that session in this project"
@@ -223,6 +244,8 @@ class SelfHeal:
             report = self.agent.wake(row, due.message_id, sender=due.sender)
             status, detail = str(report.status), report.detail
         log.info("%s %s try %d: %s %s", due.kind, due.message_id, due.attempt, status, detail)
+        if due.kind == RE_POKE:
+            self._work_dirty = True  # its next try is due later now
         receipts.record_wake_outcome(
             self.agent.layout, due.message_id, status=status, detail=detail, by=due.kind,
             attempt=due.attempt,

@@ -82,7 +82,8 @@ def complete_work(agent: Agent, message_id: str, body: str) -> Closed:
     resume_unsent(agent)
     status = obligations.owned(agent.layout, message_id, agent.my_keys())
     done = Done(new_message_id(), body, now_iso(), agent.primary_key())
-    if not obligations.mark_done(agent.layout, message_id, done):
+    owner = status.obligation.owner_session_id
+    if not obligations.mark_done(agent.layout, message_id, done, owner):
         obligations.owned(agent.layout, message_id, agent.my_keys())  # raises: completed
         raise obligations.WorkError(f"work {message_id} was completed meanwhile",
                                     code="already-completed")

@@ -135,7 +135,8 @@ def register(mcp: MCPServer, tools: ToolContext) -> None:
         except OxtailError as exc:
             return cast(Inbox, error_result(exc))
         try:
-            late = tools.agent.late_replies(taken.messages)
+            agent = tools.agent
+            late = asks_ledger.late_replies(agent.layout, agent.my_keys(), taken.messages)
             open_work = await anyio.to_thread.run_sync(tools.agent.open_work_count)
             result = Inbox(
                 messages=[MessageOut.of(m, late_reply_to_ask=late.of(m)) for m in taken.messages],

@@ -11,7 +11,7 @@ from typing import Literal
 from mcp.server.mcpserver import Context, MCPServer
 from pydantic import BaseModel, Field
 
-from oxtail_py import handover, receipts, work
+from oxtail_py import receipts, work
 from oxtail_py.agent import SendReceipt
 from oxtail_py.framing import neutralize
 from oxtail_py.message_status import message_status as status_of
@@ -130,7 +130,6 @@ def register(mcp: MCPServer, tools: ToolContext) -> None:
         work (action_required) also the work's state: open, blocked (why) or done."""
 
         def run() -> MessageStatusOut:
-            handover.prune(tools.agent.layout)  # at most hourly: receipts and ledgers age out
             r = status_of(tools.agent.layout, tools.agent.my_keys(), message_id)
             got = r.receipt
             return MessageStatusOut(

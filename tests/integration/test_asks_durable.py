@@ -14,10 +14,9 @@ from typing import Any
 import anyio
 import pytest
 
-from oxtail_py import asks_ledger, obligations, receipts, wake
+from oxtail_py import asks_ledger, receipts, wake
 from oxtail_py.asks_ledger import AskState
 from oxtail_py.layout import Layout
-from oxtail_py.messages import now_iso
 from oxtail_py.selfheal import RE_POKE, SELF_HEAL
 from tests.integration import fake_client
 from tests.integration.harness import (
@@ -238,6 +237,12 @@ async def test_self_heal_wakes_an_idle_agent_with_unread_mail_with_backoff_and_a
         assert _lines(submitted) == [wake.wake_line(SID_B, mid)]
         await anyio.sleep(5)  # past the next backoff step: the cap holds, nothing more
         assert len(tries()) == 2 and len(_lines(submitted)) == 1
+        # The sender sees both tries where it looks: message_status.
+        status = ok(await s.call_tool("message_status", {"message_id": mid}))
+        assert status["status"] == "pending"
+        assert [(w["by"], w["status"]) for w in status["wakes"]] == [
+            (SELF_HEAL, "confirmed"), (SELF_HEAL, "skipped_debounced")
+        ]
 
 
 async def test_a_busy_agent_is_not_woken_its_hooks_deliver(
@@ -265,21 +270,13 @@ async def test_a_delegate_silent_on_open_work_is_re_poked_by_the_requesters_serv
     env = {**server_env, "OXTAIL_DELEGATE_SILENT_S": "1", "OXTAIL_HEAL_MAX_WAKES": "1"}
     requester = _server(tmux_server, env, "requester", project, SID_B)
     async with delegate.client() as d, requester.client() as r:
-        sent = ok(await r.call_tool("send_message", {"target": "delegate", "body": "do X"}))
+        args = {"target": "delegate", "body": "do X", "action_required": True}
+        sent = ok(await r.call_tool("send_message", args))
         mid = sent["message_id"]
         assert ok(await d.call_tool("read_my_messages", {}))["count"] == 1  # read, not done
-        # What send_message(action_required=true) records (obligations.py, receipts11).
-        obligations.create(
-            layout,
-            obligations.Obligation(
-                message_id=mid,
-                requester_session_id=SID_B,
-                owner_session_id=SID_A,
-                created_at=now_iso(),
-                summary="do X",
-                project_root=str(project),
-            ),
-        )
+        assert [w["message_id"] for w in ok(await d.call_tool("my_open_work", {}))["work"]] == [
+            mid
+        ]
         await await_until(lambda: _lines(submitted), timeout=15, what="the re-poke")
         assert _lines(submitted) == [wake.wake_line(SID_B, mid)]
         # Recorded once the wake returns (after its proof of submission).
@@ -289,3 +286,26 @@ async def test_a_delegate_silent_on_open_work_is_re_poked_by_the_requesters_serv
         assert [(o.by, o.status, o.attempt) for o in outcomes] == [(RE_POKE, "confirmed", 1)]
         await anyio.sleep(3)  # the cap (1) holds
         assert len(_lines(submitted)) == 1
+        status = ok(await r.call_tool("message_status", {"message_id": mid}))
+        assert status["status"] == "delivered"
+        assert [(w["by"], w["status"]) for w in status["wakes"]] == [(RE_POKE, "confirmed")]
+
+
+async def test_mail_that_came_together_gets_one_wake_line(
+    tmux_server: PrivateTmux, server_env: dict[str, str], project: Path
+) -> None:
+    layout = _layout(server_env)
+    env = {**server_env, "OXTAIL_HEAL_IDLE_S": "1", "OXTAIL_HEAL_MAX_WAKES": "1"}
+    idle, submitted = _fake(tmux_server, env, "idle", project, SID_A)
+    sender = _server(tmux_server, server_env, "sender", project, SID_B)
+    async with idle.client() as _i, sender.client() as s:
+        first = ok(await s.call_tool("send_message", {"target": "idle", "body": "one"}))
+        second = ok(await s.call_tool("send_message", {"target": "idle", "body": "two"}))
+        await await_until(
+            lambda: receipts.read_wake_outcomes(layout, second["message_id"]),
+            timeout=20,
+            what="the healer to consider the second message",
+        )
+        assert _lines(submitted) == [wake.wake_line(SID_B, first["message_id"])]
+        later = receipts.read_wake_outcomes(layout, second["message_id"])
+        assert [(o.by, o.status) for o in later] == [(SELF_HEAL, "skipped_debounced")]

@@ -158,3 +158,27 @@ async def test_a_group_over_the_cap_is_refused_whole(
         assert "at most 1" in result.structured_content["message"]  # type: ignore[index]
         for sid in (SID_B, SID_C):
             assert _box(server_env, sid).pending_count() == 0
+
+
+async def test_a_member_whose_mailbox_is_hostile_is_skipped_and_the_others_get_theirs(
+    world: dict[str, ServerProc], server_env: dict[str, str], tmp_path: Path
+) -> None:
+    async with (
+        world["alpha"].client() as a,
+        world["beta"].client() as b,
+        world["gamma"].client() as _c,
+        world["outsider"].client() as _x,
+    ):
+        # A symlink planted where gamma's inbox belongs: never followed, never written.
+        bait = tmp_path / "bait.jsonl"
+        bait.write_text("")
+        inbox = _box(server_env, SID_C).paths.inbox
+        inbox.unlink(missing_ok=True)
+        inbox.symlink_to(bait)
+        sent = ok(await a.call_tool("send_message", {"target": "@all", "body": "hello all"}))
+        assert [r["session_id"] for r in sent["recipients"]] == [SID_B]
+        failed = [s for s in sent["skipped"] if s["reason"] == "send-failed"]
+        assert [s["session_id"] for s in failed] == [SID_C]
+        assert "unsafe-path" in failed[0]["detail"]
+        assert bait.read_text() == ""
+        assert ok(await b.call_tool("read_my_messages", {}))["messages"][0]["body"] == "hello all"

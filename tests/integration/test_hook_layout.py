@@ -43,7 +43,8 @@ def _code_lines(script: str) -> list[str]:
 def test_the_template_spells_no_layout_name_by_hand() -> None:
     code = "\n".join(_code_lines(hook_template()))
     names = [on_disk.STATUS, on_disk.MAILBOXES, on_disk.INBOX, on_disk.CLAIM_PREFIX,
-             on_disk.HOOKS, on_disk.PID_BOX_PREFIX, ERRORS_LOG]
+             on_disk.HOOKS, on_disk.PID_BOX_PREFIX, ERRORS_LOG, on_disk.OBLIGATIONS,
+             on_disk.OWED]
     for name in names:
         # as a word of its own (shell variables like $status_dir are fine)
         found = re.findall(rf"(?<![A-Za-z_$]){re.escape(name)}(?![A-Za-z_=])", code)
@@ -87,6 +88,9 @@ def test_every_rendered_path_is_the_layout_path(tmp_path: Path) -> None:
         "claim_prefix": shell["claim_prefix"],
         "hooks_dir": str(layout.hooks_dir),
         "errors_log": str(layout.hooks_dir / ERRORS_LOG),
+        "obligations_dir": str(layout.obligations_dir),
+        "owed_root": str(layout.owed_dir(SID).parent),
+        "owed_dir": str(layout.owed_dir(SID)),
     }
     assert str(claim).startswith(shell["claim_prefix"])
     assert Path(shell["claim_prefix"]).parent == box.directory

@@ -177,6 +177,9 @@ async def test_reply_to_message_answers_a_waiting_ask_and_a_plain_note(
             assert replied["answered_waiting_ask"] is True
         assert asked["status"] == "answered" and asked["reply"]["body"] == "8080"
         assert asked["reply"]["reply_to"] == asked["request_id"]
+        asked_status = ok(await a.call_tool("message_status", {"message_id": asked["request_id"]}))
+        assert asked_status["status"] == "delivered"
+        assert asked_status["delivered_via"] == "read_my_messages"
         # The ask's reply was handed over by ask_peer: beta's message_status says so.
         status = ok(await b.call_tool("message_status", {"message_id": replied["message_id"]}))
         assert status["status"] == "delivered" and status["delivered_via"] == "ask_peer"
@@ -228,26 +231,34 @@ async def test_offline_recipient_keeps_its_mail_until_the_session_comes_back(
         assert status["status"] == "delivered" and status["delivered_to_session_id"] == SID_B
 
 
-async def test_hook_hand_over_writes_the_ledger_and_receipt_and_counts_open_work(
-    pair: dict[str, ServerProc], server_env: dict[str, str], project: Path
-) -> None:
+def _hook(server_env: dict[str, str], event: str, sid: str) -> subprocess.CompletedProcess[str]:
+    """The installed hook, run as Claude Code runs it (JSON on stdin, event argument)."""
     from oxtail_py.hooks_install import install
     from oxtail_py.settings import Settings
 
-    settings = Settings.from_env({**server_env, "PATH": "/usr/bin:/bin"})
-    install(settings)
+    env = {**server_env, "PATH": "/usr/bin:/bin"}
     hook = Path(server_env["AGENTMAIL_HOME"]) / "hooks" / "oxtail-hook"
+    if not hook.exists():
+        install(Settings.from_env(env))
+    payload = json.dumps({"session_id": sid, "hook_event_name": event}, separators=(",", ":"))
+    proc = subprocess.run([str(hook), event], input=payload, capture_output=True, text=True,
+                          env=env, timeout=30, check=False)
+    assert proc.returncode == 0, proc.stderr
+    return proc
+
+
+def _context(proc: subprocess.CompletedProcess[str]) -> str:
+    return str(json.loads(proc.stdout)["hookSpecificOutput"]["additionalContext"])
+
+
+async def test_hook_hand_over_writes_the_ledger_and_receipt_and_counts_open_work(
+    pair: dict[str, ServerProc], server_env: dict[str, str]
+) -> None:
     async with pair["alpha"].client() as a, pair["beta"].client() as b:
         mid = ok(await a.call_tool("send_message", {
             "target": "beta", "body": "review PR 7", "action_required": True,
         }))["message_id"]
-        payload = json.dumps({"session_id": SID_B, "hook_event_name": "PreToolUse"},
-                             separators=(",", ":"))
-        proc = subprocess.run([str(hook), "pretooluse"], input=payload, capture_output=True,
-                              text=True, env={**server_env, "PATH": "/usr/bin:/bin"},
-                              timeout=30, check=False)
-        assert proc.returncode == 0, proc.stderr
-        text = json.loads(proc.stdout)["hookSpecificOutput"]["additionalContext"]
+        text = _context(_hook(server_env, "pretooluse", SID_B))
         assert f"message_id={mid}" in text and "action_required=true" in text
         assert "complete_work(message_id" in text
         assert "You have 1 open work item delegated to you" in text
@@ -255,11 +266,31 @@ async def test_hook_hand_over_writes_the_ledger_and_receipt_and_counts_open_work
         status = ok(await a.call_tool("message_status", {"message_id": mid}))
         assert status["status"] == "delivered" and status["delivered_via"] == "hook"
         assert status["delivered_event"] == "pretooluse"
+
+        # No mail now: a tool call's hook says nothing; a new turn hears what is owed.
+        assert _hook(server_env, "pretooluse", SID_B).stdout == ""
+        notice = _context(_hook(server_env, "userpromptsubmit", SID_B))
+        assert notice.startswith("oxtail: you have 1 open work item delegated to you")
+
         # Handed over by the hook, it can be answered by id and completed.
         ok(await b.call_tool("reply_to_message", {"message_id": mid, "body": "on it"}))
         ok(await b.call_tool("complete_work", {"message_id": mid, "body": "lgtm", "wake": "off"}))
         bodies = [m["body"] for m in (await _read(a))["messages"]]
         assert bodies == ["on it", "lgtm"]
+        assert _hook(server_env, "userpromptsubmit", SID_B).stdout == ""
+
+
+async def test_oversize_and_empty_replies_are_refused_and_send_nothing(
+    pair: dict[str, ServerProc],
+) -> None:
+    async with pair["alpha"].client() as a, pair["beta"].client() as b:
+        mid = ok(await a.call_tool("send_message", {"target": "beta", "body": "q"}))["message_id"]
+        await _read(b)
+        too_big = {"message_id": mid, "body": "x" * (MAX_BODY_BYTES + 1)}
+        assert error_code(await b.call_tool("reply_to_message", too_big)) == "body-too-large"
+        empty = {"message_id": mid, "body": "  "}
+        assert error_code(await b.call_tool("reply_to_message", empty)) == "empty-body"
+        assert ok(await a.call_tool("read_my_messages", {}))["count"] == 0
 
 
 def test_receipts_are_write_once_and_files_private(tmp_path: Path) -> None:

@@ -8,7 +8,8 @@ so the kill point crosses every step:
 1. delegate: `send_message(action_required)`: enqueue, obligation record, sent-ledger;
 2. hand over: `read_my_messages`: drain, received-ledger + obligation record, receipt,
    commit;
-3. complete: `complete_work`: the completion record, the result's enqueue, its sent record.
+3. complete: `complete_work`: the completion record, the result's enqueue, its sent record;
+4. block: `block_work`: the note's enqueue, then the blocked state.
 
 After each kill the survivors do what a restarted agent does (read again; my_open_work,
 which re-sends a completion whose result was never recorded as sent; complete again if
@@ -189,3 +190,37 @@ def test_completion_killed_anywhere_delivers_the_result_exactly_once(
     results = Counter(_inbox_ids(tmp, REQ))
     assert results == Counter({status.done.result_message_id: 1}), "result lost or doubled"
     assert obligations.open_for(layout, [OWNER]) == []
+
+
+def _block(tmp: Path, kill_at: int, emit: Emit) -> None:
+    agent = _agent(tmp, OWNER)
+    (task,) = obligations.open_for(agent.layout, [OWNER])
+    arm_kill(kill_at)
+    closed = work.block_work(agent, task.obligation.message_id, "need a password")
+    emit(f"BLOCKED {closed.sent.message_id if closed.sent else '-'}")
+    emit(f"MUTATIONS {mutations_so_far()}")
+
+
+@pytest.mark.parametrize("point", _points(14))
+def test_block_killed_anywhere_keeps_the_work_owed_once_and_tells_the_requester(
+    tmp_path: Path, point: int
+) -> None:
+    total = _mutations(tmp_path, _block, [_delegate, _hand_over])
+    tmp = _world(tmp_path / "run")
+    _, sent_lines = _forked(lambda emit: _delegate(tmp, 0, emit))
+    task_id = sent_lines[0].split()[1]
+    _forked(lambda emit: _hand_over(tmp, 0, emit))
+    killed, _lines = _forked(lambda emit: _block(tmp, point % total + 1, emit))
+    assert killed
+    layout = Layout(tmp / "root")
+    state = obligations.work_status(layout, task_id)
+    assert state is not None and state.state != obligations.WorkState.DONE
+    if state.state == obligations.WorkState.OPEN:  # killed before the mark: block again
+        assert not _forked(lambda emit: _block(tmp, 0, emit))[0]
+    owed = obligations.open_for(layout, [OWNER])
+    assert [(s.obligation.message_id, s.state) for s in owed] == [
+        (task_id, obligations.WorkState.BLOCKED)
+    ]
+    assert obligations.count_open_for(layout, OWNER) == 1
+    notes = _inbox_ids(tmp, REQ)
+    assert 1 <= len(notes) <= 2  # told at least once (twice only if the mark was lost)

@@ -30,8 +30,9 @@ def layout(tmp_path: Path) -> Layout:
 
 @pytest.fixture
 def dead_server() -> ProcessIdentity:
-    proc = subprocess.Popen(["true"])
+    proc = subprocess.Popen(["sleep", "60"])
     ident = identity_of(proc.pid)
+    proc.kill()
     proc.wait()
     assert ident is not None
     return ident
@@ -213,3 +214,16 @@ def test_files_are_private(layout: Layout) -> None:
     assert os.stat(layout.asks_dir).st_mode & 0o777 == 0o700
     assert os.stat(layout.asker_dir(A)).st_mode & 0o777 == 0o700
     assert os.stat(layout.ask_file(A, ask.request_id)).st_mode & 0o777 == 0o600
+
+
+def test_a_late_reply_to_the_ask_of_a_killed_asker_is_recorded_late_answered(
+    layout: Layout, dead_server: ProcessIdentity
+) -> None:
+    stale = record(A, B, server=dead_server)  # killed mid-wait: the file still says waiting
+    asks_ledger.open_ask(layout, stale)
+    late = Message.create("late", from_session_id=B, reply_to=stale.request_id)
+    found = asks_ledger.late_replies(layout, [A], [late])
+    assert found.of(late) == stale.request_id
+    asks_ledger.record_handed_over(layout, found, [late])
+    done = asks_ledger.load(layout, A, stale.request_id)
+    assert done is not None and done.state == AskState.LATE_ANSWERED

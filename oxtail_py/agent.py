@@ -439,7 +439,8 @@ class Agent:
         eventlog.delivered(self.layout, messages, self.primary_key(), via)
 
     def open_work_count(self) -> int:
-        return len(obligations.open_for(self.layout, self.my_keys()))
+        """Work this agent owes, by its owed markers (each checked against its record)."""
+        return obligations.count_open_for_keys(self.layout, self.my_keys())
 
     @contextmanager
     def ask(

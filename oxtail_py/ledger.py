@@ -64,6 +64,12 @@ class ReceivedRecord:
 SUMMARY_CHARS: Final = 200
 
 
+class UnknownMessageError(OxtailError):
+    """An id the caller's own ledger does not hold: never sent by it, or never handed to it."""
+
+    code = "unknown-message"
+
+
 def _load(path: Path, cls: type[Any]) -> Any | None:
     """The record at `path`, or None if absent or unusable (corrupt, hostile, oversize)."""
     try:

@@ -26,6 +26,7 @@ from oxtail_py import ledger, obligations, receipts
 from oxtail_py.errors import OxtailError
 from oxtail_py.fsio import MAX_MAILBOX_FILE_BYTES, read_private
 from oxtail_py.layout import Layout
+from oxtail_py.ledger import UnknownMessageError
 from oxtail_py.mailbox import Mailbox
 from oxtail_py.messages import validate_message_id
 from oxtail_py.obligations import WorkStatus
@@ -35,10 +36,6 @@ from oxtail_py.status import read_status
 
 Status = Literal["delivered", "pending", "undeliverable", "unknown"]
 RecipientState = Literal["busy", "idle", "unknown", "offline"]
-
-
-class UnknownMessageError(OxtailError):
-    code = "unknown-message"
 
 
 @dataclass(frozen=True, slots=True)

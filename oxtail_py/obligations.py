@@ -247,6 +247,11 @@ def list_for_project(layout: Layout, project_root: str) -> list[WorkStatus]:
     return [s for s in reversed(list_all(layout)) if s.obligation.project_root == project_root]
 
 
+def count_open_for_keys(layout: Layout, keys: list[str]) -> int:
+    """count_open_for over an agent's keys (pid boxes owe nothing: no session id)."""
+    return sum(count_open_for(layout, k) for k in keys if SESSION_ID_RE.fullmatch(k))
+
+
 def count_open_for(layout: Layout, session_id: str) -> int:
     """How much work `session_id` owes, for a hook: its markers, each checked against the
     records (so the cost follows what it owes, not all work on record). Drops the markers

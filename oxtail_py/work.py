@@ -22,16 +22,13 @@ from typing import Final
 from oxtail_py import ledger, obligations
 from oxtail_py.agent import Agent, SendReceipt
 from oxtail_py.errors import InvalidMessageError, OxtailError
+from oxtail_py.ledger import UnknownMessageError
 from oxtail_py.messages import new_message_id, now_iso, validate_body, validate_message_id
-from oxtail_py.obligations import Blocked, Done, WorkStatus
+from oxtail_py.obligations import Done, WorkStatus
 
 log = logging.getLogger(__name__)
 
 MAX_REASON_BYTES: Final = obligations.MAX_REASON_BYTES
-
-
-class UnknownMessageError(OxtailError):
-    code = "unknown-message"
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,7 +144,6 @@ def block_work(agent: Agent, message_id: str, reason: str) -> Closed:
 
 
 __all__ = [
-    "Blocked",
     "Closed",
     "UnknownMessageError",
     "block_work",

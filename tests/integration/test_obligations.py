@@ -4,6 +4,7 @@ driven by the real MCP client; the hook path through the real rendered hook."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -231,7 +232,9 @@ async def test_offline_recipient_keeps_its_mail_until_the_session_comes_back(
         assert status["status"] == "delivered" and status["delivered_to_session_id"] == SID_B
 
 
-def _hook(server_env: dict[str, str], event: str, sid: str) -> subprocess.CompletedProcess[str]:
+def _hook(
+    server_env: dict[str, str], event: str, sid: str, client: str = "claude"
+) -> subprocess.CompletedProcess[str]:
     """The installed hook, run as Claude Code runs it (JSON on stdin, event argument)."""
     from oxtail_py.hooks_install import install
     from oxtail_py.settings import Settings
@@ -241,7 +244,7 @@ def _hook(server_env: dict[str, str], event: str, sid: str) -> subprocess.Comple
     if not hook.exists():
         install(Settings.from_env(env))
     payload = json.dumps({"session_id": sid, "hook_event_name": event}, separators=(",", ":"))
-    proc = subprocess.run([str(hook), event], input=payload, capture_output=True, text=True,
+    proc = subprocess.run([str(hook), client, event], input=payload, capture_output=True, text=True,
                           env=env, timeout=30, check=False)
     assert proc.returncode == 0, proc.stderr
     return proc
@@ -271,6 +274,10 @@ async def test_hook_hand_over_writes_the_ledger_and_receipt_and_counts_open_work
         assert _hook(server_env, "pretooluse", SID_B).stdout == ""
         notice = _context(_hook(server_env, "userpromptsubmit", SID_B))
         assert notice.startswith("oxtail: you have 1 open work item delegated to you")
+        # Codex takes only the keys it knows: the same notice, in exactly its shape.
+        codex = json.loads(_hook(server_env, "userpromptsubmit", SID_B, "codex").stdout)
+        assert codex == {"hookSpecificOutput": {"hookEventName": "UserPromptSubmit",
+                                                "additionalContext": notice}}
 
         # Handed over by the hook, it can be answered by id and completed.
         ok(await b.call_tool("reply_to_message", {"message_id": mid, "body": "on it"}))
@@ -305,3 +312,46 @@ def test_receipts_are_write_once_and_files_private(tmp_path: Path) -> None:
     assert got is not None and got.via == "hook" and got.event == "stop"
     mode = layout.receipt_file(msg.id).stat().st_mode & 0o777
     assert mode == 0o600 and (layout.receipts_dir.stat().st_mode & 0o777) == 0o700
+
+
+async def test_work_survives_a_restart_of_its_owner(
+    tmux_server: PrivateTmux, server_env: dict[str, str], project: Path
+) -> None:
+    alpha = _agent(tmux_server, server_env, "alpha", project, SID_A)
+    beta = _agent(tmux_server, server_env, "beta", project, SID_B)
+    async with alpha.client() as a:
+        async with beta.client() as b:
+            mid = ok(await a.call_tool("send_message", {
+                "target": "beta", "body": "port the tests", "action_required": True,
+            }))["message_id"]
+            assert (await _read(b))["open_work"] == 1
+        # Beta's server is gone (its client closed); a new server of the same session.
+        again = _agent(tmux_server, server_env, "beta2", project, SID_B)
+        async with again.client() as b2:
+            owed = ok(await b2.call_tool("my_open_work", {}))
+            assert [w["message_id"] for w in owed["work"]] == [mid]
+            ok(await b2.call_tool("complete_work", {"message_id": mid, "body": "ported",
+                                                    "wake": "off"}))
+        result = (await _read(a))["messages"][0]
+        assert (result["body"], result["reply_to"]) == ("ported", mid)
+        status = ok(await a.call_tool("message_status", {"message_id": mid}))
+        assert status["work"]["state"] == "done"
+
+
+def test_a_planted_owed_marker_or_linked_owed_dir_never_hangs_or_misleads_the_hook(
+    server_env: dict[str, str], tmp_path: Path
+) -> None:
+    layout = Layout(Path(server_env["AGENTMAIL_HOME"]))
+    owed = layout.owed_dir(SID_B)
+    owed.mkdir(parents=True, mode=0o700)
+    os.mkfifo(owed / ("ab" * 8))  # a FIFO named like a marker, no record behind it
+    proc = _hook(server_env, "userpromptsubmit", SID_B)
+    assert proc.stdout == ""  # no record: no claim of owed work
+    assert not (owed / ("ab" * 8)).exists()  # and the stale marker is gone
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / ("cd" * 8)).touch()
+    owed.rmdir()
+    owed.symlink_to(elsewhere)  # a link where our directory belongs is never followed
+    assert _hook(server_env, "userpromptsubmit", SID_B).stdout == ""
+    assert (elsewhere / ("cd" * 8)).exists()

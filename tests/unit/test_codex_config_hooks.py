@@ -304,3 +304,24 @@ def test_one_more_entry_in_our_hooks_is_installed_trusted_and_checked(
     uninstall(tmp_path)
     assert not check_codex_hooks(tmp_path, HOOK).ok
     assert "oxtail-hook" not in (tmp_path / "config.toml").read_text()
+
+
+def test_ours_move_back_to_hooks_json_when_the_user_moves_theirs_there(tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text(USER_CONFIG)
+    install(tmp_path, HOOK)  # into config.toml, beside theirs
+    doc = _toml(tmp_path)
+    del doc["hooks"]["PostToolUse"][0]  # type: ignore[union-attr]  # theirs leave config.toml
+    (tmp_path / "config.toml").write_text(tomlkit.dumps(doc))
+    theirs = {"hooks": {"PostToolUse": [{"matcher": "Bash", "hooks": [
+        {"type": "command", "command": "their-linter"}]}]}}
+    (tmp_path / "hooks.json").write_text(json.dumps(theirs))
+
+    install(tmp_path, HOOK)
+
+    assert "oxtail-hook" not in (tmp_path / "config.toml").read_text()  # ours left it
+    keys = set(trusted_hashes(_toml(tmp_path)))
+    assert len(keys - {"/elsewhere/config.toml:stop:0:0"}) == len(OUR_HOOKS)
+    assert all(k.startswith(f"{tmp_path / 'hooks.json'}:") for k in keys
+               if not k.startswith("/elsewhere"))
+    found = check_codex_hooks(tmp_path, HOOK)
+    assert found.ok and found.source == tmp_path / "hooks.json"

@@ -227,3 +227,38 @@ async def test_log_follows_new_traffic_and_all_spans_projects(
         follow.send_signal(signal.SIGINT)
         code = follow.wait(timeout=20)
         assert code == 0, follow.stderr.read() if follow.stderr else code
+
+
+def test_hostile_text_in_a_registry_entry_is_shown_neutralised(
+    tmp_path: Path, project: Path
+) -> None:
+    """A registry file is writable by anything of the user: a state card carrying escape
+    sequences and bidi overrides must reach the terminal (and the JSON) as visible text."""
+    from oxtail_py.layout import Layout
+    from oxtail_py.procs import identity_of
+    from oxtail_py.registry import ClientInfo, Registry, SessionEntry, StateCard, TmuxInfo
+
+    root = tmp_path / "am"
+    sleeper = subprocess.Popen(["sleep", "60"])
+    try:
+        ident = identity_of(sleeper.pid)
+        assert ident is not None
+        hostile = "\x1b[2J\x1b]0;pwned\x07 ok \u202eevil"
+        Registry(Layout(root)).write(SessionEntry(
+            ident.pid, ident.start,
+            client=ClientInfo(type="claude", session_id=SID_A, cwd=str(project)),
+            tmux=TmuxInfo(session="x\x1b[31m"), state=StateCard(purpose=hostile),
+        ))
+        env = {"AGENTMAIL_HOME": str(root), "HOME": str(tmp_path),
+               "OXTAIL_TMUX_SOCKET": str(tmp_path / "no-tmux")}
+        text = cli(env, "status", "--project", str(project))
+        data = cli(env, "status", "--json", "--project", str(project))
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert text.returncode == 0 and data.returncode == 0, text.stderr
+    for out in (text.stdout, data.stdout):
+        assert "\x1b" not in out and "\u202e" not in out and "\x07" not in out
+    assert "␛[2J␛]0;pwned␇ ok <U+202E>evil" in text.stdout
+    (agent,) = json.loads(data.stdout)["agents"]
+    assert agent["state_card"] == "␛[2J␛]0;pwned␇ ok <U+202E>evil"

@@ -11,9 +11,10 @@ was started with OXTAIL_EVENT_LOG_BODIES=1, and then only as a short preview.
 
 Writers are the processes that move mail (a server's send, a hook's hand-over, the
 operator's `oxtail-py send`): each line is one O_APPEND write(2) (`fsio.write_all`), so
-lines from many processes do not interleave. When the file passes MAX_LOG_BYTES the
-writer that notices renames it over the older one, under `events/lock` (taken with a
-short timeout: a busy lock only postpones the rotation). A failure here never fails
+lines from many processes do not interleave; a line torn by a full disk or a kill is
+sealed with a newline by the next writer, so it is skipped alone. When the file passes
+MAX_LOG_BYTES the writer that notices renames it over the older one, under `events/lock`
+(taken with a short timeout: a busy lock only postpones the rotation). A failure here never fails
 the traffic: the log is an observation, the mailbox is the truth.
 """
 
@@ -142,8 +143,13 @@ def append(layout: Layout, events: Iterable[Event]) -> None:
         return
     try:
         ensure_tree(layout.root, layout.events_dir)
-        fd = open_private(layout.event_log, os.O_WRONLY | os.O_APPEND | os.O_CREAT)
+        fd = open_private(layout.event_log, os.O_RDWR | os.O_APPEND | os.O_CREAT)
         try:
+            end = os.fstat(fd).st_size
+            if end and os.pread(fd, 1, end - 1) != b"\n":
+                # A line torn by a full disk or a kill: seal it, so it is skipped alone
+                # instead of swallowing the line written now.
+                data = b"\n" + data
             write_all(fd, data, layout.event_log)
             size = os.fstat(fd).st_size
         finally:

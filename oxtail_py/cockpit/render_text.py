@@ -49,6 +49,14 @@ def clean(text: str | None, limit: int = _MAX_CELL) -> str:
     return one if len(one) <= limit else one[: limit - 1] + "…"
 
 
+def clean_path(path: str | None, limit: int = 40) -> str:
+    """A path cell: its end is what tells two projects apart, so the start is cut."""
+    if not path:
+        return "-"
+    one = neutralize(path.replace("\n", " "))
+    return one if len(one) <= limit else "…" + one[-(limit - 1):]
+
+
 def identity_cell(agent: AgentView) -> str:
     """The source of the session id; `*` marks one that is asserted, not proven."""
     if agent.session_id is None:
@@ -130,13 +138,19 @@ def render(snap: Snapshot) -> str:
         f"{len(snap.panes)} plain pane(s) · {clock(snap.taken_at)}"
     ]
     if snap.agents:
-        lines += _table(AGENT_COLUMNS, [agent_cells(a, snap.taken_at) for a in snap.agents])
+        rows = [agent_cells(a, snap.taken_at) for a in snap.agents]
+        header = list(AGENT_COLUMNS)
+        if snap.project_root is None:  # --all: say where each agent works
+            header.insert(1, "CWD")
+            for row, agent in zip(rows, snap.agents, strict=True):
+                row.insert(1, clean_path(agent.cwd))
+        lines += _table(header, rows)
     else:
         lines.append("(no oxtail agent is running in this project)")
     if snap.panes:
         lines.append("")
         lines += _table(("PANE", "SESSION", "COMMAND", "CWD"), [
-            [p.pane, clean(p.name), clean(p.command), clean(p.cwd, 60)] for p in snap.panes
+            [p.pane, clean(p.name), clean(p.command), clean_path(p.cwd, 60)] for p in snap.panes
         ])
     if not snap.tmux_available:
         lines.append("(tmux is not running: no panes to show or prove)")

@@ -223,6 +223,9 @@ async def test_log_follows_new_traffic_and_all_spans_projects(
             every = json.loads(cli(server_env, "status", "--all", "--json").stdout)
             assert every["project_root"] is None
             assert {x["name"] for x in every["agents"]} == {"alpha", "beta", "gamma"}
+            table = cli(server_env, "status", "--all").stdout.splitlines()
+            assert table[1].split()[:2] == ["NAME", "CWD"]
+            assert any(ln.startswith("gamma ") and "other-proj" in ln for ln in table)
     finally:
         follow.send_signal(signal.SIGINT)
         code = follow.wait(timeout=20)

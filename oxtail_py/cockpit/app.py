@@ -39,7 +39,7 @@ REFRESH_COALESCE_S: Final = 0.005
 TRAFFIC_ROWS: Final = 50
 # Below this width the agent table keeps only the columns that fit 80 columns.
 WIDE_AT: Final = 140
-_NARROW: Final = ("NAME", "CLIENT", "STATE", "SINCE", "UNREAD", "ASKS", "SESSION")
+_NARROW: Final = ("NAME", "CLIENT", "STATE", "SINCE", "UNREAD", "WORK", "ASKS", "SESSION")
 
 
 class SendScreen(ModalScreen[str | None]):

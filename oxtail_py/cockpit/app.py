@@ -96,6 +96,7 @@ class Cockpit(App[int]):
     CSS = """
     #head { height: 1; background: $primary-background; }
     #agents { height: 1fr; min-height: 4; }
+    #detail { height: auto; max-height: 2; background: $boost; }
     #graph { height: auto; max-height: 7; color: $warning; }
     #traffic-title { height: 1; background: $primary-background; }
     #traffic { height: 8; }
@@ -111,12 +112,14 @@ class Cockpit(App[int]):
         self._exits: dict[int, tuple[int, ProcessIdentity]] = {}  # pid -> (pidfd, identity)
         self._feed: StateFeed | None = None
         self._wide: bool | None = None
+        self._width: int | None = None  # the terminal's width, from the last Resize
         self._building = False  # a snapshot is being built in a worker thread
         self._stale = False  # something changed while it was
 
     def compose(self) -> ComposeResult:
         yield Static("", id="head", markup=False)
         yield DataTable(id="agents", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="detail", markup=False)
         yield Static("", id="graph", markup=False)
         yield Static("recent traffic: time · from -> to · what · how", id="traffic-title",
                      markup=False)
@@ -137,12 +140,11 @@ class Cockpit(App[int]):
             self._forget_exit(pid)
 
     def on_resize(self, event: events.Resize) -> None:
-        # Called before App's own handler updates self.size: use the event's size.
-        self.fit_columns(event.size.width)
-
-    def fit_columns(self, width: int) -> None:
-        if self.snap is not None and (width >= WIDE_AT) != self._wide:
-            self._render_agents(self.snap, width)
+        # The event's size is the terminal's now; App.size follows only after a layout
+        # pass, and a redraw between would pick the columns for the old width.
+        self._width = event.size.width
+        if self.snap is not None and (self._width >= WIDE_AT) != self._wide:
+            self._render_agents(self.snap)
 
     # -- refresh on events ------------------------------------------------------------
 
@@ -205,9 +207,9 @@ class Cockpit(App[int]):
             traffic.add_row(*render_text.traffic_cells(snap, event))
         self._watch_exits(snap.agents)
 
-    def _render_agents(self, snap: Snapshot, width: int | None = None) -> None:
+    def _render_agents(self, snap: Snapshot) -> None:
         table = self.query_one("#agents", DataTable)
-        wide = (self.size.width if width is None else width) >= WIDE_AT
+        wide = (self._width or self.size.width) >= WIDE_AT
         selected = self.selected_agent()
         columns = render_text.AGENT_COLUMNS if wide else _NARROW
         index = [render_text.AGENT_COLUMNS.index(c) for c in columns]
@@ -223,6 +225,16 @@ class Cockpit(App[int]):
         keys = [a.key for a in snap.agents]
         if selected is not None and selected.key in keys:
             table.move_cursor(row=keys.index(selected.key))
+        self._show_detail()
+
+    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
+        if event.data_table.id == "agents":
+            self._show_detail()
+
+    def _show_detail(self) -> None:
+        """The selected agent in full: what the narrow columns leave out."""
+        agent = self.selected_agent()
+        self.query_one("#detail", Static).update(detail_line(agent) if agent else "")
 
     # -- a pidfd per live server: a kill -9 writes no file --------------------------
 
@@ -297,6 +309,15 @@ class Cockpit(App[int]):
     def _turns(self, target: str) -> None:
         text = last_turns(self.layout_, self.project, target)
         self.call_from_thread(self.push_screen, TurnsScreen(text))
+
+
+def detail_line(agent: AgentView) -> str:
+    clean = render_text.clean
+    pane = f"pane {agent.pane} (proven)" if agent.pane else "no proven pane"
+    proof = "proven" if agent.identity_proven else "not proven"
+    return (f"{clean(agent.name)} · {agent.client or '?'} · {agent.session_id or agent.key} · "
+            f"{pane} · id from {agent.identity_source or '-'} ({proof}) · "
+            f"{render_text.clean_path(agent.cwd, 50)} · {clean(agent.purpose, 120)}")
 
 
 def last_turns(layout: Layout, project: Path, target: str, limit: int = 8) -> str:

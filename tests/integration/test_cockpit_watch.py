@@ -137,15 +137,21 @@ async def test_watch_follows_agents_traffic_resize_send_and_quit(
 
             # Wide: every column; back to 80x24: the narrow set, still whole.
             cockpit.resize(200, 40)
-            await await_until(lambda: "CARD" in cockpit.text(), what="the wide columns")
-            assert "IDENTITY" in cockpit.text()
+            await await_until(lambda: cockpit.matching(r"^ NAME\s+CLIENT\s+SESSION\s+PANE\s+"
+                                                       r"STATE.*IDENTITY\s+ROLE\s+PARENT\s+CARD"),
+                              what="the wide columns")
             cockpit.resize(80, 24)
-            await await_until(lambda: "CARD" not in cockpit.text(), what="the narrow columns")
+            narrow = r"^ NAME\s+CLIENT\s+STATE\s+SINCE\s+UNREAD\s+WORK\s+ASKS\s+SESSION\s*$"
+            await await_until(lambda: cockpit.matching(narrow), what="the narrow columns")
             await await_until(lambda: _names(cockpit) == {"alpha", "beta"}, what="both, narrow")
             assert len(cockpit.text().splitlines()) == 24
 
-            # Its last turns: beta has no transcript, so the view shows its pane's screen.
+            # Selecting beta shows it in full under the table (what narrow columns omit).
             cockpit.keys("Down")
+            await await_until(lambda: cockpit.matching(
+                rf"^beta · claude · {SID_B} · pane %\d+ \(proven\) · id\s+from env \(proven\)"),
+                what="beta's detail line")
+            # Its last turns: beta has no transcript, so the view shows its pane's screen.
             cockpit.keys("t")
             await await_until(lambda: "beta: pane " in cockpit.text(), what="beta's turns")
             # q closes the dialog (the dialog's binding wins over the app's quit). Not

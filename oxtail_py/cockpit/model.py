@@ -15,9 +15,9 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Final, Literal
+from typing import TYPE_CHECKING, Final, Literal
 
-from oxtail_py import asks_ledger, eventlog, obligations, tmux
+from oxtail_py import eventlog, tmux
 from oxtail_py.cockpit.boxes import BoxView, inspect_box
 from oxtail_py.cockpit.graph import Edge, find_cycles, in_cycle
 from oxtail_py.discovery import Row, list_project
@@ -28,6 +28,10 @@ from oxtail_py.procs import process_snapshot, self_identity
 from oxtail_py.registry import Registry
 from oxtail_py.scope import contains
 from oxtail_py.status import read_status
+
+if TYPE_CHECKING:
+    from oxtail_py.asks_ledger import AskRecord
+    from oxtail_py.obligations import WorkStatus
 
 SHORT_ID_CHARS: Final = 8
 RECENT_LOG_BYTES: Final = 256 << 10
@@ -273,12 +277,18 @@ def _edges(
     live waiter the ledger lacks: the target is where the request was sent, by the event
     log, or the box still holding it), and open or blocked delegated work."""
     edges: dict[str, Edge] = {}
-    for record in asks_ledger.list_asks(layout, project_root):
-        if record.effective_state() == asks_ledger.AskState.WAITING:
-            edges[record.request_id] = Edge(
-                record.asker, record.target_session_id, "ask", record.request_id,
-                record.created_ts, ask_timeout_s,
-            )
+    # The ledgers' modules only when their directories exist: `status` has a start budget.
+    asks: list[AskRecord] = []
+    if is_private_dir(layout.asks_dir):
+        from oxtail_py import asks_ledger
+
+        asks = [r for r in asks_ledger.list_asks(layout, project_root)
+                if r.effective_state() == asks_ledger.AskState.WAITING]
+    for record in asks:
+        edges[record.request_id] = Edge(
+            record.asker, record.target_session_id, "ask", record.request_id,
+            record.created_ts, ask_timeout_s,
+        )
     sent_to = {e.message_id: e.recipient for e in events if e.event == "sent"}
     by_pid = {a.server_pid: a for a in agents}
     for box in boxes.values():
@@ -293,10 +303,13 @@ def _edges(
                 asker.key, target, "ask", marker.request_id, marker.since, ask_timeout_s
             )
     keys = {a.key for a in agents}
-    for status in obligations.list_all(layout):
+    work: list[WorkStatus] = []
+    if is_private_dir(layout.obligations_dir):
+        from oxtail_py import obligations
+
+        work = [s for s in obligations.list_all(layout) if s.state != obligations.WorkState.DONE]
+    for status in work:
         ob = status.obligation
-        if status.state == obligations.WorkState.DONE:
-            continue
         mine = ob.requester_session_id in keys or ob.owner_session_id in keys
         if project_root is not None and not mine and not contains(project_root, ob.project_root):
             continue

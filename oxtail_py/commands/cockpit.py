@@ -12,10 +12,12 @@ import os
 import sys
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from oxtail_py.errors import OxtailError
 from oxtail_py.settings import Settings
+
+FOLLOW_BYTES: Final = 256 << 10  # log -f looks at this much of the log's end per wake-up
 
 if TYPE_CHECKING:
     from oxtail_py.cockpit.model import Snapshot
@@ -190,10 +192,13 @@ def _log(args: argparse.Namespace, settings: Settings) -> int:
         print(format_event(event), flush=True)
     if not args.follow:
         return 0
-    return _follow(layout, project, {e.message_id + e.event + e.via for e in events})
+    return _follow(layout, project, {_key(e) for e in eventlog.read_tail(
+        layout, max_bytes=FOLLOW_BYTES).events})
 
 
-def _follow(layout: Layout, project: Path | None, shown: set[str]) -> int:
+def _follow(
+    layout: Layout, project: Path | None, shown: set[tuple[str, str, str, float]]
+) -> int:
     """Print new events as the log grows: woken by file events, never a timer."""
     from oxtail_py import eventlog
     from oxtail_py.cockpit.feed import StateFeed
@@ -208,16 +213,23 @@ def _follow(layout: Layout, project: Path | None, shown: set[str]) -> int:
         while True:
             changed.wait()
             changed.clear()
-            tail = eventlog.read_tail(layout)
+            # The recent end only (a burst of thousands of lines between two wake-ups
+            # is the one thing that could slip past), and only its keys are remembered:
+            # memory stays bounded however long this runs.
+            tail = eventlog.read_tail(layout, max_bytes=FOLLOW_BYTES)
+            current = {_key(e) for e in tail.events}
             for event in project_events(tail.events, project, []):
-                key = event.message_id + event.event + event.via
-                if key not in shown:
-                    shown.add(key)
+                if _key(event) not in shown:
                     print(format_event(event), flush=True)
+            shown = current
     except KeyboardInterrupt:
         return 0
     finally:
         feed.stop()
+
+
+def _key(event: Event) -> tuple[str, str, str, float]:
+    return (event.message_id, event.event, event.via, event.ts)
 
 
 def format_event(event: Event) -> str:

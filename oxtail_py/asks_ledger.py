@@ -285,20 +285,40 @@ def open_ask(layout: Layout, record: AskRecord) -> None:
     raise WouldDeadlockError naming the chain, with nothing recorded."""
     ensure_tree(layout.root, layout.asker_dir(record.asker))
     with DirLock(layout.asks_lock, LOCK_TIMEOUT_S):
-        edges = wait_for_edges(list_asks(layout))
-        chain = path_between(edges, record.target_session_id, record.node)
+        records = list_asks(layout)
+        chain = path_between(wait_for_edges(records), record.target_session_id, record.node)
         if chain is not None:
-            shown = " -> ".join([record.node, *chain])
-            raise WouldDeadlockError(
-                f"{record.target_name!r} is itself waiting (through ask_peer) for an answer "
-                f"from you: {shown}. Asking it now would leave both waiting until the "
-                "timeout. Answer its request first (read_my_messages, then send_message "
-                "with reply_to), or send_message without waiting"
-            )
+            raise WouldDeadlockError(_deadlock_message(record, chain, records))
         _write(layout, record)
     if time.monotonic() - _LAST_PRUNE.get(record.asker, -PRUNE_EVERY_S) >= PRUNE_EVERY_S:
         _LAST_PRUNE[record.asker] = time.monotonic()
         prune(layout, record.asker)
+
+
+def _deadlock_message(record: AskRecord, chain: list[str], records: list[AskRecord]) -> str:
+    """Who waits on whom, and the request waiting on the caller (the one to answer)."""
+    shown = " -> ".join([record.node, *chain])
+    waiting_on_me = next(
+        (
+            r.request_id
+            for r in records
+            if r.node == chain[-2]
+            and r.target_session_id == record.node
+            and r.effective_state() == AskState.WAITING
+        ),
+        None,
+    )
+    answer = (
+        f"Answer its request {waiting_on_me} first (reply_to_message with message_id "
+        f"{waiting_on_me}, or send_message with reply_to={waiting_on_me})"
+        if waiting_on_me
+        else "Answer the request waiting on you first (read_my_messages shows it)"
+    )
+    return (
+        f"{record.target_name!r} is itself waiting (through ask_peer) for an answer from "
+        f"you: {shown}. Asking it now would leave both waiting until the timeout. "
+        f"{answer}, or use send_message, which does not wait"
+    )
 
 
 def _write(layout: Layout, record: AskRecord) -> None:

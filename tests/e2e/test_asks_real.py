@@ -1,7 +1,8 @@
 """Durable asks, would-deadlock and broadcast against the real clients (scripted models).
 
 - An idle Claude Code asker whose ask_peer timed out gets a new turn carrying the late
-  reply, with no human prompt: its own oxtail server (selfheal.py) wakes it.
+  reply, with no human prompt: its own oxtail server (selfheal.py) wakes it. With our
+  hooks the reply arrives as context marked late_reply_to_ask; an idle Codex asker too.
 - A peer asks Claude while Claude's model asks that peer back: the second ask is refused
   with `would-deadlock` in under a second, and the first still gets its answer.
 - A broadcast to @codex reaches each Codex once.
@@ -23,7 +24,15 @@ import anyio
 import pytest
 
 from .harness import ModelRequest, Reply, Scenario, Text, ToolCall
-from .test_wake_real import READ, WAKE_MARK, Asker, _codex_thread, _wait_registered, blocking
+from .test_wake_real import (
+    INSTALL_HOOK,
+    READ,
+    WAKE_MARK,
+    Asker,
+    _codex_thread,
+    _wait_registered,
+    blocking,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -139,6 +148,112 @@ def test_an_idle_claude_asker_gets_a_new_turn_carrying_the_late_reply(
         (scenario.agentmail_home / "receipts" / f"{out['reply_id']}.wake.json").read_text()
     )
     assert [(o["by"], o["status"]) for o in outcomes] == [("self-heal", "confirmed")]
+
+
+def test_with_hooks_the_late_reply_arrives_marked_in_the_woken_turns_context(
+    scenario: Scenario,
+) -> None:
+    """With our hooks installed, the wake's prompt makes UserPromptSubmit hand the late
+    reply over as context, its header carrying late_reply_to_ask; the ledger records it."""
+    project = scenario.project()
+    peer = Asker(scenario, project)
+
+    def script(request: ModelRequest) -> Reply:
+        if request.ends_with_tool_result():
+            return Text("the ask timed out; I will carry on")
+        last = request.last_user_text() or ""
+        if "ask the peer" in last:
+            args = {"target": peer.session_id, "body": "which port?", "timeout_ms": 1500,
+                    "wake": "off"}  # fmt: skip
+            return ToolCall.mcp("oxtail", "ask_peer", args)
+        return Text("noted")
+
+    claude = scenario.claude(script=script, setup_cmds=[INSTALL_HOOK])
+    claude.start_tui()
+    sid = _wait_registered(scenario, "claude")
+    out: dict[str, Any] = {}
+
+    async def main() -> None:
+        async with peer.client() as client:
+            await blocking(lambda: claude.prompt("ask the peer"))
+            asked = next(
+                r for r in reversed(claude.model.requests)
+                if (d := _last_result(r)) and d[0].endswith("ask_peer")
+            )  # fmt: skip
+            rid = _RID.findall(asked.tool_results()[-1].output)[0]
+            await blocking(claude.wait_idle)  # its Stop hook marks it idle
+            after = len(claude.model.requests)
+            args = {"target": sid, "body": "port 8080", "reply_to": rid}
+            sent = await client.call_tool("send_message", args)
+            assert not sent.is_error and sent.structured_content, sent.content
+            woken = await blocking(
+                lambda: claude.model.wait_for_request(
+                    lambda r: WAKE_MARK in (r.last_user_text() or ""), after=after, timeout=30
+                )
+            )
+            out.update(rid=rid, context="\n".join(woken.context_texts()))
+            await blocking(claude.wait_idle)
+
+    anyio.run(main)
+    assert f"late_reply_to_ask={out['rid']}" in out["context"], out["context"][:2000]
+    assert "port 8080" in out["context"]
+    record = json.loads(
+        (scenario.agentmail_home / "asks" / sid / f"{out['rid']}.json").read_text()
+    )
+    assert record["state"] == "late-answered"
+
+
+def test_an_idle_codex_asker_gets_a_new_turn_carrying_the_late_reply(scenario: Scenario) -> None:
+    project = scenario.project()
+    peer = Asker(scenario, project)
+
+    def script(request: ModelRequest) -> Reply:
+        done = _last_result(request)
+        if done is not None:
+            name, output = done
+            if name.endswith("ask_peer"):
+                return Text("the ask timed out; I will carry on")
+            return Text(f"read: {output[:400]}")
+        last = request.last_user_text() or ""
+        if "ask the peer" in last:
+            args = {"target": peer.session_id, "body": "which port?", "timeout_ms": 1500,
+                    "wake": "off"}  # fmt: skip
+            return ToolCall.mcp("oxtail", "ask_peer", args)
+        if WAKE_MARK in last:
+            return READ
+        return Text("ok")
+
+    codex = scenario.codex(script=script, daemon_auto_start=False)
+    codex.start_tui()
+    out: dict[str, Any] = {}
+
+    async def main() -> None:
+        async with peer.client() as client:
+            await blocking(lambda: codex.prompt("ask the peer"))
+            thread = codex.thread_ids()[-1]
+            asked = next(
+                r for r in reversed(codex.model.requests)
+                if (d := _last_result(r)) and d[0].endswith("ask_peer")
+            )  # fmt: skip
+            rid = _RID.findall(asked.tool_results()[-1].output)[0]
+            await blocking(codex.wait_idle)
+            after = len(codex.model.requests)
+            args = {"target": thread, "body": "port 8080", "reply_to": rid}
+            sent = await client.call_tool("send_message", args)
+            assert not sent.is_error and sent.structured_content, sent.content
+            read = await blocking(
+                lambda: codex.model.wait_for_request(
+                    lambda r: bool((d := _last_result(r)) and d[0].endswith("read_my_messages")),
+                    after=after,
+                    timeout=60,
+                )
+            )
+            out.update(rid=rid, read=read.tool_results()[-1].output)
+            await blocking(codex.wait_idle)
+
+    anyio.run(main)
+    assert "port 8080" in out["read"]
+    assert _LATE.findall(out["read"]) == [out["rid"]]
 
 
 def test_a_crossing_ask_from_claude_is_refused_with_would_deadlock_in_under_a_second(

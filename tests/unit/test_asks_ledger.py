@@ -65,12 +65,15 @@ def record(
 def test_a_waiting_ask_then_its_crossing_ask_is_refused_as_would_deadlock(
     layout: Layout,
 ) -> None:
-    asks_ledger.open_ask(layout, record(A, B))
+    first = record(A, B)
+    asks_ledger.open_ask(layout, first)
     crossing = record(B, A)
     with pytest.raises(WouldDeadlockError) as refused:
         asks_ledger.open_ask(layout, crossing)
     assert refused.value.code == "would-deadlock"
     assert f"{B} -> {A} -> {B}" in str(refused.value)
+    # It names the request waiting on the refused asker: the one to answer.
+    assert f"Answer its request {first.request_id} first" in str(refused.value)
     assert asks_ledger.load(layout, B, crossing.request_id) is None  # nothing recorded
 
 

@@ -27,7 +27,7 @@ from textual.widgets import DataTable, Footer, Input, Static
 
 from oxtail_py.cockpit import render_text
 from oxtail_py.cockpit.feed import StateFeed
-from oxtail_py.cockpit.model import AgentView, Snapshot, build_snapshot
+from oxtail_py.cockpit.model import AgentView, PaneView, Snapshot, build_snapshot
 from oxtail_py.errors import OxtailError
 from oxtail_py.framing import neutralize
 from oxtail_py.fsio import ensure_private_dir
@@ -222,6 +222,9 @@ class Cockpit(App[int]):
         for agent in snap.agents:
             cells = render_text.agent_cells(agent)
             table.add_row(*[cells[i] for i in index], key=agent.key)
+        for pane in snap.panes:  # plain panes of the project, after the agents
+            cells = render_text.pane_cells(pane)
+            table.add_row(*[cells[i] for i in index], key=f"pane:{pane.pane}")
         keys = [a.key for a in snap.agents]
         if selected is not None and selected.key in keys:
             table.move_cursor(row=keys.index(selected.key))
@@ -233,8 +236,13 @@ class Cockpit(App[int]):
 
     def _show_detail(self) -> None:
         """The selected agent in full: what the narrow columns leave out."""
-        agent = self.selected_agent()
-        self.query_one("#detail", Static).update(detail_line(agent) if agent else "")
+        agent, pane = self.selected_agent(), self.selected_pane()
+        text = detail_line(agent) if agent else ""
+        if pane is not None:
+            text = (f"{render_text.clean(pane.name)} · plain pane {pane.pane} · "
+                    f"{render_text.clean(pane.command)} · {render_text.clean_path(pane.cwd, 60)}"
+                    " · no agent: t shows its screen")
+        self.query_one("#detail", Static).update(text)
 
     # -- a pidfd per live server: a kill -9 writes no file --------------------------
 
@@ -276,10 +284,19 @@ class Cockpit(App[int]):
         row = table.cursor_row
         return self.snap.agents[row] if 0 <= row < len(self.snap.agents) else None
 
+    def selected_pane(self) -> PaneView | None:
+        """The plain pane under the cursor (its rows follow the agents')."""
+        if self.snap is None:
+            return None
+        row = self.query_one("#agents", DataTable).cursor_row - len(self.snap.agents)
+        return self.snap.panes[row] if 0 <= row < len(self.snap.panes) else None
+
     def action_send(self) -> None:
         agent = self.selected_agent()
         if agent is None:
-            self.notify("no agent selected", severity="warning")
+            pane = self.selected_pane()
+            what = f"{render_text.clean(pane.name)} is a plain pane" if pane else "nothing"
+            self.notify(f"{what}: select an agent to send to", severity="warning")
             return
         target = agent.session_id or agent.pane or agent.name
 
@@ -301,9 +318,11 @@ class Cockpit(App[int]):
         self.call_from_thread(self.notify, f"sent {done.message_id} to {name}")
 
     def action_turns(self) -> None:
-        agent = self.selected_agent()
+        agent, pane = self.selected_agent(), self.selected_pane()
         if agent is not None:
             self._turns(agent.session_id or agent.pane or agent.name)
+        elif pane is not None:
+            self._turns(pane.pane)  # a plain pane: its screen
 
     @work(thread=True, group="turns")
     def _turns(self, target: str) -> None:

@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from oxtail_py.cockpit.graph import Edge
-from oxtail_py.cockpit.model import PROVEN_SOURCES, AgentView, Problem, Snapshot
+from oxtail_py.cockpit.model import PROVEN_SOURCES, AgentView, PaneView, Problem, Snapshot
 from oxtail_py.eventlog import Event
 from oxtail_py.framing import neutralize, neutralize_json
 
@@ -100,6 +100,16 @@ def agent_cells(agent: AgentView, now: float | None = None) -> list[str]:
         clean(agent.parent, 12),
         clean(agent.purpose, 60),
     ]
+
+
+def pane_cells(pane: PaneView) -> list[str]:
+    """A plain tmux pane of the project, in the agent table's columns."""
+    cells = ["-"] * len(AGENT_COLUMNS)
+    cells[AGENT_COLUMNS.index("NAME")] = clean(pane.name)
+    cells[AGENT_COLUMNS.index("CLIENT")] = "(pane)"
+    cells[AGENT_COLUMNS.index("PANE")] = pane.pane
+    cells[AGENT_COLUMNS.index("CARD")] = clean(pane.command)
+    return cells
 
 
 def edge_line(snap: Snapshot, edge: Edge, cyclic: frozenset[str]) -> str:

@@ -100,7 +100,13 @@ def _agent(tmux: PrivateTmux, env: dict[str, str], name: str, cwd: Path, sid: st
 
 
 def _names(screen: Screen) -> set[str]:
-    return {row.split()[0] for row in screen.agent_rows() if row.split()}
+    """The agents' names (plain panes, listed after them as `(pane)`, left out)."""
+    return {r.split()[0] for r in screen.agent_rows() if len(r.split()) > 1
+            and r.split()[1] != "(pane)"}
+
+
+def _panes(screen: Screen) -> set[str]:
+    return {r.split()[0] for r in screen.agent_rows() if r.split()[1:2] == ["(pane)"]}
 
 
 async def test_watch_follows_agents_traffic_resize_send_and_quit(
@@ -170,8 +176,10 @@ async def test_watch_follows_agents_traffic_resize_send_and_quit(
             assert msg["from_session_id"] is None
             await await_until(lambda: "operator -> beta" in cockpit.text(),
                               what="the operator's send in the traffic pane")
-        # beta's client closed: its server exits and removes its entry.
+        # beta's client closed: its server exits and removes its entry; its pane stays,
+        # a plain pane now (its shell sleeps on), listed as such, like the watch's own.
         await await_until(lambda: _names(cockpit) == {"alpha"}, what="beta disappears")
+        await await_until(lambda: {"beta", "cockpit"} <= _panes(cockpit), what="beta's pane")
 
         # kill -9 writes no file: the view learns of the exit from a pidfd.
         pid = int(wait_until(lambda: _server_pid(tmux_server, alpha.pane), what="alpha's pid"))

@@ -1,13 +1,15 @@
 """`oxtail-py watch`: the live cockpit, a textual app over the same snapshot as status.
 
-Redrawn on events only: a file event anywhere under the state root (feed.py), or a
+Redrawn on events only: a file event anywhere under the state root (feed.py), a
 server process exiting (a pidfd per live server on the event loop: a kill -9 writes
-no file). Events within REFRESH_COALESCE_S are merged into one rebuild, which runs in
-a worker thread. With nothing happening there is no timer and no wake-up: an idle
+no file), or an ask in flight reaching its timeout (one timer, armed only then).
+Events within REFRESH_COALESCE_S are merged into one rebuild, run in a worker thread,
+one at a time. With nothing happening there is no timer and no wake-up: an idle
 watch costs no CPU (bench/cockpit_watch.py).
 
-Keys: q quit · ↑/↓ select an agent · s send it a message (as the operator) ·
-t its last turns (transcript, or its pane) · escape (or q, in the turns view) closes a dialog.
+Keys: q quit · up/down select an agent (or a plain pane) · s send it a message (as the
+operator) · t its last turns (transcript, or its pane) · escape closes a dialog (q too,
+in the turns view).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import time
 from pathlib import Path
 from typing import ClassVar, Final
 
@@ -23,6 +26,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.screen import ModalScreen
+from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Input, Static
 
 from oxtail_py.cockpit import render_text
@@ -113,6 +117,7 @@ class Cockpit(App[int]):
         self._feed: StateFeed | None = None
         self._wide: bool | None = None
         self._width: int | None = None  # the terminal's width, from the last Resize
+        self._deadline: Timer | None = None  # the next ask's timeout (_arm_deadline)
         self._building = False  # a snapshot is being built in a worker thread
         self._stale = False  # something changed while it was
 
@@ -206,6 +211,19 @@ class Cockpit(App[int]):
         for event in reversed(snap.traffic):  # newest first
             traffic.add_row(*render_text.traffic_cells(snap, event))
         self._watch_exits(snap.agents)
+        self._arm_deadline(snap)
+
+    def _arm_deadline(self, snap: Snapshot) -> None:
+        """One timer, for the next ask to pass its timeout: becoming overdue writes no
+        file. Armed only while asks are in flight, so an idle view still sleeps."""
+        if self._deadline is not None:
+            self._deadline.stop()
+            self._deadline = None
+        due = [e.since + e.timeout_s for e in snap.edges
+               if e.timeout_s is not None and e.since + e.timeout_s > snap.taken_at]
+        if due:
+            delay = min(due) - time.time() + 0.05
+            self._deadline = self.set_timer(max(delay, 0.0), self.request_refresh)
 
     def _render_agents(self, snap: Snapshot) -> None:
         table = self.query_one("#agents", DataTable)

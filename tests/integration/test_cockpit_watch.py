@@ -15,6 +15,7 @@ import shlex
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -78,20 +79,25 @@ class Screen:
         self.tmux.run("resize-window", "-t", self.target, "-x", str(width), "-y", str(height))
 
 
+def start_watch(
+    tmux: PrivateTmux, env: dict[str, str], project: Path, rc: Path, width: int = 80
+) -> Screen:
+    exports = " ".join(f"{k}={shlex.quote(v)}" for k, v in env.items())
+    command = (f"env {exports} {shlex.quote(sys.executable)} -m oxtail_py watch; "
+               f"echo $? > {shlex.quote(str(rc))}; sleep 600")
+    tmux.run("new-session", "-d", "-s", "cockpit", "-x", str(width), "-y", "24",
+             "-c", str(project), command)
+    screen = Screen(tmux, "cockpit")
+    screen.rc = rc  # type: ignore[attr-defined]
+    screen.wait_for("the first frame", lambda t: "0 agent(s)" in t)
+    return screen
+
+
 @pytest.fixture
 def cockpit(
     tmux_server: PrivateTmux, server_env: dict[str, str], project: Path, tmp_path: Path
 ) -> Iterator[Screen]:
-    rc = tmp_path / "watch-rc"
-    env = " ".join(f"{k}={shlex.quote(v)}" for k, v in server_env.items())
-    command = (f"env {env} {shlex.quote(sys.executable)} -m oxtail_py watch; "
-               f"echo $? > {shlex.quote(str(rc))}; sleep 600")
-    tmux_server.run("new-session", "-d", "-s", "cockpit", "-x", "80", "-y", "24",
-                    "-c", str(project), command)
-    screen = Screen(tmux_server, "cockpit")
-    screen.rc = rc  # type: ignore[attr-defined]
-    screen.wait_for("the first frame", lambda t: "0 agent(s)" in t)
-    yield screen
+    yield start_watch(tmux_server, server_env, project, tmp_path / "watch-rc")
 
 
 def _agent(tmux: PrivateTmux, env: dict[str, str], name: str, cwd: Path, sid: str) -> ServerProc:
@@ -216,3 +222,28 @@ def test_watch_refuses_a_non_terminal(server_env: dict[str, str]) -> None:
                           timeout=60, check=False)
     assert done.returncode == 2 and "needs a terminal" in done.stderr
     assert "oxtail-py status" in done.stderr
+
+
+def test_an_ask_turning_overdue_is_shown_with_no_file_event(
+    tmux_server: PrivateTmux, server_env: dict[str, str], project: Path, tmp_path: Path
+) -> None:
+    """A stuck asker (its record `waiting`, its process alive) passes the longest timeout
+    an ask may have: nothing is written then, and the view's one deadline timer redraws."""
+    from oxtail_py import asks_ledger
+    from oxtail_py.layout import Layout
+    from oxtail_py.procs import self_identity
+
+    env = {**server_env, "OXTAIL_ASK_PEER_MAX_TIMEOUT_MS": "3000"}
+    screen = start_watch(tmux_server, env, project, tmp_path / "rc", width=140)
+    now = time.time()
+    asks_ledger.open_ask(Layout(Path(server_env["AGENTMAIL_HOME"])), asks_ledger.AskRecord(
+        request_id="0123456789abcdef", asker=SID_A, asker_session_id=SID_A,
+        asker_server=self_identity().token(), target_session_id=SID_B, target_name="beta",
+        project_root=str(project), state=asks_ledger.AskState.WAITING,
+        created_at="2026-01-01T00:00:00+00:00", updated_at="2026-01-01T00:00:00+00:00",
+        created_ts=now - 1.5,  # due 1.5 s from now
+    ))
+    shown = screen.wait_for("the ask", lambda t: "ask 0123456789abcdef" in t)
+    assert "OVERDUE" not in shown
+    overdue = screen.wait_for("overdue", lambda t: "0123456789abcdef" in t and "OVERDUE" in t)
+    assert time.time() - now >= 1.5 and "1 waiting" in overdue

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Final, Literal
 
 from oxtail_py import eventlog, tmux
 from oxtail_py.cockpit.boxes import BoxView, inspect_box
-from oxtail_py.cockpit.graph import Edge, find_cycles, in_cycle
+from oxtail_py.cockpit.graph import Edge, find_cycles
 from oxtail_py.discovery import Row, list_project
 from oxtail_py.errors import OxtailError
 from oxtail_py.fsio import is_private_dir
@@ -225,8 +225,8 @@ def build_snapshot(
         names = " -> ".join(snap.name_of(k) for k in [*cycle, cycle[0]])
         problems.append(Problem(
             "wait-cycle", names,
-            f"wait-for cycle: {names}; none of them can move until an ask times out. "
-            "Tell one of them to stop waiting (oxtail-py send NAME ...)",
+            f"wait-for cycle: {names}; each waits on the next, so none moves until an ask "
+            "times out or someone gives way: tell one of them (oxtail-py send NAME ...)",
         ))
     return snap
 
@@ -361,7 +361,3 @@ def project_events(
         return seen[cwd]
 
     return [e for e in events if inside(e.cwd) or e.recipient in keys or e.sender in keys]
-
-
-def in_cycle_keys(snap: Snapshot) -> frozenset[str]:
-    return in_cycle(snap.cycles)

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from oxtail_py.cockpit.graph import Edge
+from oxtail_py.cockpit.graph import Edge, in_cycle
 from oxtail_py.cockpit.model import PROVEN_SOURCES, AgentView, PaneView, Problem, Snapshot
 from oxtail_py.eventlog import Event
 from oxtail_py.framing import neutralize, neutralize_json
@@ -175,7 +175,7 @@ def render(snap: Snapshot) -> str:
 def graph_lines(snap: Snapshot) -> list[str]:
     if not snap.edges:
         return ["wait-for graph: nobody is waiting on anybody"]
-    cyclic = frozenset(k for c in snap.cycles for k in c)
+    cyclic = in_cycle(snap.cycles)
     lines = ["wait-for graph (asks in flight, open work):"]
     lines += [f"  {edge_line(snap, e, cyclic)}" for e in snap.edges]
     for cycle in snap.cycles:

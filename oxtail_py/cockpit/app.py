@@ -113,7 +113,7 @@ class Cockpit(App[int]):
         self.project = project
         self.snap: Snapshot | None = None
         self._refresh_due = False
-        self._exits: dict[int, tuple[int, ProcessIdentity]] = {}  # pid -> (pidfd, identity)
+        self._exits: dict[ProcessIdentity, int] = {}  # a listed server -> its pidfd
         self._feed: StateFeed | None = None
         self._wide: bool | None = None
         self._width: int | None = None  # the terminal's width, from the last Resize
@@ -141,8 +141,8 @@ class Cockpit(App[int]):
     def on_unmount(self) -> None:
         if self._feed is not None:
             self._feed.stop()
-        for pid in list(self._exits):
-            self._forget_exit(pid)
+        for server in list(self._exits):
+            self._forget_exit(server)
 
     def on_resize(self, event: events.Resize) -> None:
         # The event's size is the terminal's now; App.size follows only after a layout
@@ -265,30 +265,32 @@ class Cockpit(App[int]):
     # -- a pidfd per live server: a kill -9 writes no file --------------------------
 
     def _watch_exits(self, agents: list[AgentView]) -> None:
+        """A pidfd per listed server, read by the loop: it becomes readable when that
+        process exits. The start time is checked after the open (a pidfd names one
+        process), so a recycled pid is never watched in place of the server."""
         loop = asyncio.get_running_loop()
-        live = {a.server_pid for a in agents}
-        for pid in [p for p in self._exits if p not in live]:
-            self._forget_exit(pid)
-        for pid in live - set(self._exits):
+        live = {ProcessIdentity(a.server_pid, a.server_start) for a in agents}
+        for server in [s for s in self._exits if s not in live]:
+            self._forget_exit(server)
+        for server in live - set(self._exits):
             try:
-                fd = os.pidfd_open(pid)
+                fd = os.pidfd_open(server.pid)
             except OSError:
                 self.request_refresh()  # already gone
                 continue
-            start = start_time(pid)
-            if start is None:
+            if start_time(server.pid) != server.start:
                 os.close(fd)
                 self.request_refresh()
                 continue
-            self._exits[pid] = (fd, ProcessIdentity(pid, start))
-            loop.add_reader(fd, self._server_exited, pid)
+            self._exits[server] = fd
+            loop.add_reader(fd, self._server_exited, server)
 
-    def _server_exited(self, pid: int) -> None:
-        self._forget_exit(pid)
+    def _server_exited(self, server: ProcessIdentity) -> None:
+        self._forget_exit(server)
         self.request_refresh()
 
-    def _forget_exit(self, pid: int) -> None:
-        fd, _ = self._exits.pop(pid)
+    def _forget_exit(self, server: ProcessIdentity) -> None:
+        fd = self._exits.pop(server)
         with contextlib.suppress(Exception):
             asyncio.get_running_loop().remove_reader(fd)
         os.close(fd)

@@ -61,6 +61,7 @@ class AgentView:
     session_id: str | None
     short_id: str
     server_pid: int
+    server_start: str  # with the pid, the server's identity (procs.ProcessIdentity)
     pane: str | None  # proven by the live process tree, else None
     tmux_session: str | None
     cwd: str | None
@@ -124,6 +125,7 @@ def _agent(row: Row, box: BoxView, layout: Layout) -> AgentView:
         session_id=sid,
         short_id=_short(sid) if sid else "-",
         server_pid=entry.server_pid,
+        server_start=entry.server_start,
         pane=row.tmux_pane,
         tmux_session=row.tmux_session,
         cwd=row.cwd,

@@ -130,8 +130,8 @@ def _watch(args: argparse.Namespace, settings: Settings) -> int:
     from oxtail_py.cockpit.app import run_watch
 
     # textual sizes itself with shutil.get_terminal_size, which prefers COLUMNS/LINES
-    # over the terminal: an exported pair (pytest exports them) freezes the view at that
-    # size through every resize. The TTY is the truth here.
+    # over the terminal: an inherited pair (children of a pytest run had COLUMNS=80
+    # LINES=24) froze the view at that size through every resize. The TTY is the truth.
     for name in ("COLUMNS", "LINES"):
         os.environ.pop(name, None)
     tmux.configure(settings)

@@ -58,9 +58,11 @@ async def test_operator_send_arrives_as_the_person_and_bad_targets_get_tool_code
     async with (
         world["alpha"].client() as a,
         world["beta"].client() as b,
-        world["twin"].client() as _t,
-        world["gamma"].client() as _g,
+        world["twin"].client() as t,
+        world["gamma"].client() as g,
     ):
+        for idle in (t, g):  # a client that never calls raced the SDK's close
+            ok(await idle.call_tool("get_my_session", {}))
         done = cli(server_env, project / "src", "send", SID_B, "please rebase on main")
         assert done.returncode == 0, done.stderr
         assert f"to beta ({SID_B}) as the operator" in done.stdout
@@ -111,7 +113,8 @@ def test_the_hook_frames_the_operator_message_as_the_persons(
                            env={**server_env, "CLAUDE_CODE_SESSION_ID": SID_B})
 
     async def scenario() -> str:
-        async with agent.client() as _b:
+        async with agent.client() as b:
+            ok(await b.call_tool("get_my_session", {}))
             sent = cli(server_env, project, "send", "beta", "stop and rebase")
             assert sent.returncode == 0, sent.stderr
             proc = run_hook(hook, "pretooluse", payload("PreToolUse", session_id=SID_B),

@@ -79,8 +79,9 @@ async def test_status_shows_agents_unread_asks_in_flight_and_the_cycle(
     async with (
         world["alpha"].client() as a,
         world["beta"].client() as b,
-        world["gamma"].client() as _c,
+        world["gamma"].client() as c,
     ):
+        ok(await c.call_tool("get_my_session", {}))  # a client that never calls raced close
         ok(await b.call_tool("set_my_state", {"purpose": "fixing the parser"}))
         sent = ok(await a.call_tool("send_message", {"target": "beta", "body": "hello beta"}))
         # alpha hands beta work (beta owes it: alpha waits on beta), and beta asks alpha

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.harness import PrivateTmux, launch_in_pane, wait_until
+from tests.integration.harness import PrivateTmux, launch_in_pane, ok, wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -105,7 +105,8 @@ async def test_servers_stale_entries_and_quarantine_are_reported(
                                                      "OXTAIL_TMUX_SOCKET")}
                             | {"CLAUDE_CODE_SESSION_ID": SID})
     root = Path(env["AGENTMAIL_HOME"])
-    async with server.client() as _a:
+    async with server.client() as a:
+        ok(await a.call_tool("get_my_session", {}))  # a client that never calls raced close
         wait_until(lambda: list((root / "sessions").glob("*.json")), what="the entry")
         (root / "sessions" / "4000000.json").write_text(json.dumps(
             {"server_pid": 4000000, "server_start": "12345.67"}))

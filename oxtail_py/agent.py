@@ -17,7 +17,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from oxtail_py import handover, obligations, offline, pidbox, tmux, transcripts
+from oxtail_py import (
+    eventlog,
+    handover,
+    obligations,
+    offline,
+    pidbox,
+    tmux,
+    transcripts,
+)
 from oxtail_py.delivery import InboxRead
 from oxtail_py.discovery import Listing, Row, TargetError, list_project, resolve
 from oxtail_py.errors import OxtailError
@@ -329,6 +337,10 @@ class Agent:
             "cwd": self.cwd,
         }
 
+    @property
+    def _log_bodies(self) -> bool:
+        return self.settings is not None and self.settings.event_log_bodies
+
     def _resolve_peer(self, target: str, project_root: str | None) -> Row:
         listing = self.list_sessions(project_root, count_unread=False)
         row = resolve(listing, target, agents_only=True)
@@ -390,6 +402,7 @@ class Agent:
         awaited = reply_to is not None and box.awaits(reply_to)
         box.enqueue(msg)
         handover.sent(self.layout, self.primary_key(), msg, row, str(self.project_root))
+        eventlog.sent(self.layout, msg, row.mailbox_key, bodies=self._log_bodies)
         return SendReceipt(msg.id, None, row, reply_awaited=awaited, offline=offline)
 
     def _recipient(
@@ -437,6 +450,7 @@ class Agent:
     def handed_over(self, messages: list[Message], via: handover.Via) -> None:
         """Receipts for what this agent was just handed (call before the commit)."""
         handover.after(self.layout, self.primary_key(), messages, via)
+        eventlog.delivered(self.layout, messages, self.primary_key(), via)
 
     def open_work_count(self) -> int:
         """Work this agent owes, by its owed markers (each checked against its record)."""
@@ -479,6 +493,7 @@ class Agent:
                 before_send(pending)
                 self._mailbox(row.mailbox_key).enqueue(msg)
                 handover.sent(self.layout, self.primary_key(), msg, row, str(self.project_root))
+                eventlog.sent(self.layout, msg, row.mailbox_key, bodies=self._log_bodies)
                 yield pending
             finally:
                 with self._guard:

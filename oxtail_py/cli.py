@@ -11,10 +11,10 @@ import sys
 from collections.abc import Sequence
 
 from oxtail_py import __version__
-from oxtail_py.commands import asks, claim, guard, install, spawn
+from oxtail_py.commands import asks, claim, cockpit, guard, install, spawn
 from oxtail_py.errors import OxtailError
 
-COMMAND_MODULES = (install, claim, guard, spawn, asks)
+COMMAND_MODULES = (install, claim, guard, spawn, asks, cockpit)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -44,6 +44,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         status: int = args.handler(args, settings)
     except OxtailError as exc:
-        print(f"oxtail-py: {exc}", file=sys.stderr)
+        print(f"oxtail-py: {exc.code}: {exc}", file=sys.stderr)
         return 2
     return status

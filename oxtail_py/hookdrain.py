@@ -45,7 +45,7 @@ def deliver(
     """Drain the session's inbox into `client`'s hook output for `event`; None if no mail."""
     # Here, not at the top: the reservation check (an edit tool) starts this module too
     # and needs neither.
-    from oxtail_py import asks_ledger, handover, obligations
+    from oxtail_py import asks_ledger, eventlog, handover, obligations
     from oxtail_py.framing import (
         OPEN_WORK_RESERVE_BYTES,
         encoded_size,
@@ -94,6 +94,7 @@ def deliver(
         handover.after(layout, session_id, shown, "hook", event)
         delivery.commit_first(rendered.delivered_count)
         asks_ledger.record_handed_over(layout, late, shown)
+        eventlog.delivered(layout, shown, session_id, f"hook {client} {event}")
     else:
         delivery.abort()  # only a notice was shown: read_my_messages returns it whole
     return dict(output)

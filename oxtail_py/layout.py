@@ -36,6 +36,8 @@
       obligations/<message id>.blocked.json          the owner's latest block_work reason
       obligations/<message id>.done.json             write-once: complete_work's result
       obligations/owed/<session id>/<message id>     marker: open work that session owes (hook hint)
+      events/traffic.jsonl, traffic.1.jsonl          the event log of traffic (metadata; rotated)
+      events/lock/                                   held only while the log rotates
 
 A project key is the first 32 hex digits of the sha256 of the project root's realpath.
 
@@ -72,6 +74,7 @@ LEDGER: Final = "ledger"
 RECEIPTS: Final = "receipts"
 OBLIGATIONS: Final = "obligations"
 OWED: Final = "owed"
+EVENTS: Final = "events"
 INBOX: Final = "inbox.jsonl"
 RESERVATIONS: Final = "reservations"
 NOTES: Final = "notes"
@@ -300,6 +303,23 @@ class Layout:
 
     def notes_lock(self, project_root: Path) -> Path:
         return self.notes_dir / f"{project_key(project_root)}.lock"
+
+    @property
+    def events_dir(self) -> Path:
+        return self.root / EVENTS
+
+    @property
+    def event_log(self) -> Path:
+        """The traffic event log (eventlog.py); the older half is `event_log_rotated`."""
+        return self.events_dir / "traffic.jsonl"
+
+    @property
+    def event_log_rotated(self) -> Path:
+        return self.events_dir / "traffic.1.jsonl"
+
+    @property
+    def event_log_lock(self) -> Path:
+        return self.events_dir / "lock"
 
     def session_file(self, pid: int) -> Path:
         return self.sessions_dir / f"{pid}.json"

@@ -14,6 +14,8 @@ from oxtail_py.layout import SESSION_ID_RE
 
 SCHEMA_VERSION: Final = 1
 MAX_BODY_BYTES: Final = 8192
+# origin[OPERATOR_KEY] is True: the message is the operator's (see Message.from_operator).
+OPERATOR_KEY: Final = "operator"
 
 
 def new_message_id() -> str:
@@ -91,6 +93,14 @@ class Message:
             origin=dict(origin or {}),
             action_required=action_required,
         )
+
+    @property
+    def from_operator(self) -> bool:
+        """Sent by the person running the agents (`oxtail-py send`, cockpit/operator.py).
+        A server's send always writes its own origin (Agent._origin), which never holds
+        this key, and a message that names a sender session is never the operator's: no
+        tool argument can make a peer's message look like this one."""
+        return self.origin.get(OPERATOR_KEY) is True and self.from_session_id is None
 
     def to_line(self) -> bytes:
         record = {

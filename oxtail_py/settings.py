@@ -76,6 +76,9 @@ class Settings:
     spawn_timeout_ms: int = DEFAULT_SPAWN_TIMEOUT_MS  # OXTAIL_SPAWN_TIMEOUT_MS
     # CODEX_HOME was set: Codex then names its files by the resolved path (trust keys)
     codex_home_from_env: bool = False
+    # OXTAIL_EVENT_LOG_BODIES=1: the event log keeps a short preview of each body sent
+    # (eventlog.py); by default it holds metadata only.
+    event_log_bodies: bool = False
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -128,4 +131,5 @@ class Settings:
             spawn_max_live=_positive_ms(env, "OXTAIL_SPAWN_MAX_LIVE", DEFAULT_SPAWN_MAX_LIVE),
             spawn_timeout_ms=_positive_ms(env, "OXTAIL_SPAWN_TIMEOUT_MS", DEFAULT_SPAWN_TIMEOUT_MS),
             codex_home_from_env=bool(env.get("CODEX_HOME", "")),
+            event_log_bodies=env.get("OXTAIL_EVENT_LOG_BODIES", "").strip() == "1",
         )

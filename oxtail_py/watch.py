@@ -35,6 +35,12 @@ from watchdog.observers.api import BaseObserver
 _INBOX = "inbox.jsonl"
 
 
+def observer() -> BaseObserver:
+    """A watchdog observer that releases every event at once (see the module doc); the
+    cockpit (cockpit/feed.py) watches the state root with it."""
+    return _observer()
+
+
 def _observer() -> BaseObserver:
     if not sys.platform.startswith("linux"):
         return Observer()  # no move grouper delay to remove on other platforms' backends

@@ -115,9 +115,15 @@ class MessageOut(BaseModel):
         "the request id of that ask (this is its late answer)",
     )
 
+    from_operator: bool = Field(
+        False, description="written by the person running these agents (oxtail-py send), "
+        "not by a peer"
+    )
+
     @classmethod
     def of(cls, msg: Message, *, late_reply_to_ask: str | None = None) -> MessageOut:
-        return cls(**neutralize_json(msg.to_dict()), late_reply_to_ask=late_reply_to_ask)
+        return cls(**neutralize_json(msg.to_dict()), late_reply_to_ask=late_reply_to_ask,
+                   from_operator=msg.from_operator)
 
 
 class Recipient(BaseModel):

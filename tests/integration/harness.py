@@ -18,7 +18,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import anyio
 from mcp.client import Client
@@ -102,6 +102,34 @@ def private_tmux() -> Iterator[PrivateTmux]:
         shutil.rmtree(directory, ignore_errors=True)
 
 
+class _FifoWriter:
+    """The server's stdin FIFO as the SDK's stdout writer sees it. Closing it (EOF: the
+    server exits) waits for a write in flight, and a write after the close is dropped:
+    the SDK's writer task can still be flushing a last message in its worker thread when
+    the transport ends, and closing the file under it raised "I/O operation on closed
+    file" from the task group (an idle client closing, once in a few runs)."""
+
+    def __init__(self, file: anyio.AsyncFile[str]) -> None:
+        self._file = file
+        self._lock = anyio.Lock()
+        self._closed = False
+
+    async def write(self, text: str) -> None:
+        async with self._lock:
+            if not self._closed:
+                await self._file.write(text)
+
+    async def flush(self) -> None:
+        async with self._lock:
+            if not self._closed:
+                await self._file.flush()
+
+    async def aclose(self) -> None:
+        async with self._lock:
+            self._closed = True
+            await self._file.aclose()
+
+
 @dataclass
 class ServerProc:
     """One oxtail server running in a tmux pane, reachable over FIFOs."""
@@ -117,12 +145,13 @@ class ServerProc:
     async def client(self) -> AsyncIterator[Client]:
         # Open order mirrors the pane's shell: it opens `in` for reading, then `out`
         # for writing; each FIFO open blocks until the other end is there.
-        to_server = await anyio.open_file(self.fifo_dir / "in", "w")
+        to_server = _FifoWriter(await anyio.open_file(self.fifo_dir / "in", "w"))
         from_server = await anyio.open_file(self.fifo_dir / "out", "r")
 
         @contextlib.asynccontextmanager
         async def transport() -> AsyncIterator[Any]:
-            async with stdio_server(stdin=from_server, stdout=to_server) as streams:
+            stdout = cast("anyio.AsyncFile[str]", to_server)
+            async with stdio_server(stdin=from_server, stdout=stdout) as streams:
                 try:
                     yield streams
                 finally:

@@ -24,7 +24,8 @@ import anyio.lowlevel
 import anyio.to_thread
 
 from oxtail_py import asks_ledger
-from oxtail_py.agent import Agent, PendingAsk
+from oxtail_py.agent import Agent
+from oxtail_py.agent_messaging import PendingAsk
 from oxtail_py.asks_ledger import AskRecord, AskState
 from oxtail_py.discovery import Row
 from oxtail_py.errors import OxtailError

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from typing import Final
 
 from oxtail_py import ledger, obligations
-from oxtail_py.agent import Agent, SendReceipt
+from oxtail_py.agent import Agent
+from oxtail_py.agent_messaging import SendReceipt
 from oxtail_py.errors import InvalidMessageError, OxtailError
 from oxtail_py.ledger import UnknownMessageError
 from oxtail_py.messages import new_message_id, now_iso, validate_body, validate_message_id

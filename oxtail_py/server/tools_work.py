@@ -12,7 +12,7 @@ from mcp.server.mcpserver import Context, MCPServer
 from pydantic import BaseModel, Field
 
 from oxtail_py import receipts, work
-from oxtail_py.agent import SendReceipt
+from oxtail_py.agent_messaging import SendReceipt
 from oxtail_py.framing import neutralize
 from oxtail_py.message_status import message_status as status_of
 from oxtail_py.obligations import WorkStatus

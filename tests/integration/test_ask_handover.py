@@ -12,7 +12,8 @@ import anyio
 import pytest
 
 from oxtail_py import asking
-from oxtail_py.agent import Agent, PendingAsk
+from oxtail_py.agent import Agent
+from oxtail_py.agent_messaging import PendingAsk
 from oxtail_py.layout import Layout
 from oxtail_py.mailbox import Delivery, Mailbox
 from oxtail_py.messages import Message

@@ -31,6 +31,7 @@ from oxtail_py.status import read_status
 
 if TYPE_CHECKING:
     from oxtail_py.asks_ledger import AskRecord
+    from oxtail_py.cockpit.workspace import Workspace
     from oxtail_py.obligations import WorkStatus
 
 SHORT_ID_CHARS: Final = 8
@@ -99,6 +100,8 @@ class Snapshot:
     problems: list[Problem]
     tmux_available: bool
     traffic: list[eventlog.Event] = field(default_factory=list)
+    # The project's live reservations and notes (issue 13); empty for --all.
+    workspace: Workspace | None = None
 
     def name_of(self, key: str) -> str:
         return next((a.name for a in self.agents if a.key == key), key)
@@ -223,6 +226,12 @@ def build_snapshot(
     )
     if traffic:
         snap.traffic = project_events(tail.events, project_root, agents)[-traffic:]
+    if project_root is not None:
+        from oxtail_py.cockpit.workspace import read_workspace
+
+        snap.workspace = read_workspace(layout, project_root)
+        for reason in snap.workspace.problems:
+            problems.append(Problem("workspace-unreadable", "reservations/notes", reason, "warn"))
     for cycle in cycles:
         names = " -> ".join(snap.name_of(k) for k in [*cycle, cycle[0]])
         problems.append(Problem(

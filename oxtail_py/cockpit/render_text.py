@@ -165,6 +165,7 @@ def render(snap: Snapshot) -> str:
     if not snap.tmux_available:
         lines.append("(tmux is not running: no panes to show or prove)")
     lines += ["", *graph_lines(snap)]
+    lines += workspace_lines(snap)
     if snap.problems:
         lines += ["", "problems:", *[f"  {problem_line(p)}" for p in snap.problems]]
     lines += ["", "IDENTITY: env/drop/meta = proven by the client; * = asserted (claim) or "
@@ -181,6 +182,27 @@ def graph_lines(snap: Snapshot) -> list[str]:
     for cycle in snap.cycles:
         names = " -> ".join(clean(snap.name_of(k)) for k in [*cycle, cycle[0]])
         lines.append(f"  CYCLE: {names}")
+    return lines
+
+
+def workspace_lines(snap: Snapshot) -> list[str]:
+    """Live reservations and notes of the project (nothing when there are none)."""
+    space = snap.workspace
+    lines: list[str] = []
+    if space is not None and space.reservations:
+        lines += ["", "reservations:"]
+        for r in space.reservations:
+            left = age(max(0.0, r.expires_at - snap.taken_at))
+            kind = "exclusive" if r.exclusive else "shared"
+            why = f" · {clean(r.reason)}" if r.reason else ""
+            lines.append(f"  {clean(r.pattern, 60)} · {clean(r.holder)} · {kind} · "
+                         f"{left} left{why}")
+    if space is not None and space.notes:
+        lines += ["", "notes:"]
+        for n in space.notes:
+            where = f" [{clean(n.category)}]" if n.category else ""
+            lines.append(f"  {clean(n.key)}{where} = {clean(n.value, 80)} "
+                         f"({clean(n.author)}, {clean(n.updated_at)})")
     return lines
 
 
@@ -229,5 +251,15 @@ def to_json(snap: Snapshot) -> dict[str, Any]:
         },
         "problems": [{"code": p.code, "subject": p.subject, "message": p.message,
                       "severity": p.severity} for p in snap.problems],
+        "reservations": [
+            {"pattern": r.pattern, "holder": r.holder, "exclusive": r.exclusive,
+             "expires_at": iso(r.expires_at), "reason": r.reason}
+            for r in (snap.workspace.reservations if snap.workspace else [])
+        ],
+        "notes": [
+            {"key": n.key, "value": n.value, "category": n.category, "author": n.author,
+             "updated_at": n.updated_at}
+            for n in (snap.workspace.notes if snap.workspace else [])
+        ],
     }
     return neutralize_json(data)

@@ -266,3 +266,39 @@ def test_hostile_text_in_a_registry_entry_is_shown_neutralised(
     assert "␛[2J␛]0;pwned␇ ok <U+202E>evil" in text.stdout
     (agent,) = json.loads(data.stdout)["agents"]
     assert agent["state_card"] == "␛[2J␛]0;pwned␇ ok <U+202E>evil"
+
+
+async def test_status_shows_the_projects_live_reservations_and_notes(
+    tmux_server: PrivateTmux, server_env: dict[str, str], project: Path
+) -> None:
+    """Issue 13's shared workspace in the cockpit: what alpha reserved (with its reason and
+    whether it is exclusive) and the notes, in text and in --json; once alpha's server is
+    gone its reservation is gone too."""
+    (project / "src").mkdir(exist_ok=True)
+    (project / "src" / "app.py").write_text("x = 1\n")
+    alpha = launch_in_pane(tmux_server, session="alpha", cwd=project,
+                           env={**server_env, "CLAUDE_CODE_SESSION_ID": SID_A})
+    async with alpha.client() as a:
+        ok(await a.call_tool("reserve_files", {"paths": ["src/app.py"],
+                                               "reason": "refactoring the parser"}))
+        ok(await a.call_tool("reserve_files", {"paths": ["docs/*.md"], "exclusive": False}))
+        ok(await a.call_tool("set_note", {"key": "build", "value": "make -j2",
+                                          "category": "howto"}))
+
+        text = cli(server_env, "status", "--project", str(project)).stdout
+        data = status_json(server_env, project)
+
+    assert "reservations:" in text and "notes:" in text
+    line = next(ln for ln in text.splitlines() if "src/app.py" in ln)
+    assert "alpha" in line and "exclusive" in line and "refactoring the parser" in line
+    assert any("docs/*.md" in ln and "shared" in ln for ln in text.splitlines())
+    assert "build [howto] = make -j2" in text
+    held = {r["pattern"]: r for r in data["reservations"]}
+    assert held["src/app.py"]["exclusive"] is True and held["docs/*.md"]["exclusive"] is False
+    assert held["src/app.py"]["holder"] == "alpha" and held["src/app.py"]["expires_at"]
+    (note,) = data["notes"]
+    assert (note["key"], note["category"], note["value"]) == ("build", "howto", "make -j2")
+
+    # Its client closed, so alpha's server exited: its reservations end with it.
+    await await_until(lambda: not status_json(server_env, project)["reservations"],
+                      what="the dead holder's reservations to end")

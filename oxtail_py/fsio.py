@@ -204,15 +204,9 @@ def create_marker(path: Path) -> None:
     os.close(open_private(path, os.O_CREAT | os.O_WRONLY))
 
 
-def atomic_write_bytes(path: Path, data: bytes, *, durable: bool = True) -> None:
-    """Replace `path` with `data` atomically (temp in the same dir, fsync, rename).
-
-    Readers see the old content or the new, never a torn file; a crash leaves at
-    worst a stray `.tmp` file that is never read. durable=False skips the fsync:
-    the rename is still atomic against a killed process, only a power cut could
-    lose it. The mailbox rewrites use it because their appends are not fsynced
-    either (mailbox.py), so a sync there would buy nothing but ~2 ms per reply.
-    """
+def _staged(path: Path, data: bytes, *, durable: bool) -> Path:
+    """`data` in a new temp file beside `path` (0600, checked full write, fsync when
+    `durable`), for the caller to publish by rename or link; nothing is left on failure."""
     refuse_symlink(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
     fd = open_private(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
@@ -225,6 +219,19 @@ def atomic_write_bytes(path: Path, data: bytes, *, durable: bool = True) -> None
         tmp.unlink(missing_ok=True)
         raise
     os.close(fd)
+    return tmp
+
+
+def atomic_write_bytes(path: Path, data: bytes, *, durable: bool = True) -> None:
+    """Replace `path` with `data` atomically (temp in the same dir, fsync, rename).
+
+    Readers see the old content or the new, never a torn file; a crash leaves at
+    worst a stray `.tmp` file that is never read. durable=False skips the fsync:
+    the rename is still atomic against a killed process, only a power cut could
+    lose it. The mailbox rewrites use it because their appends are not fsynced
+    either (mailbox.py), so a sync there would buy nothing but ~2 ms per reply.
+    """
+    tmp = _staged(path, data, durable=durable)
     try:
         os.rename(tmp, path)
     except BaseException:
@@ -244,16 +251,7 @@ def write_once_bytes(path: Path, data: bytes) -> bool:
     name exists: a reader never sees a torn file, and a writer killed half-way leaves
     only a stray temp file. Not fsynced (the mailbox is not either: see mailbox.py).
     """
-    refuse_symlink(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{os.urandom(4).hex()}.tmp")
-    fd = open_private(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
-    try:
-        write_all(fd, data, path)
-    except BaseException:
-        os.close(fd)
-        tmp.unlink(missing_ok=True)
-        raise
-    os.close(fd)
+    tmp = _staged(path, data, durable=False)
     try:
         os.link(tmp, path)
     except FileExistsError:

@@ -51,6 +51,9 @@ RE_POKE: Final = "re-poke"
 LATE_GRACE_S: Final = 2.0
 # The longest one sleep lasts with something due later (clock steps are caught by then).
 MAX_SLEEP_S: Final = 3600.0
+# A kicked pass waits for file events to go quiet this long, and never more than the max.
+KICK_SETTLE_S: Final = 0.2
+KICK_SETTLE_MAX_S: Final = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +140,17 @@ class SelfHeal:
                     if wait <= 0:
                         break
                     self._cond.wait(min(wait, MAX_SLEEP_S))
+                if self._stopped:
+                    return
+                # A burst of file events (a reply landing, then taken by its ask_peer)
+                # is one look, taken once the burst settles: reading the inboxes in the
+                # middle of a hand-over only competes with it for the interpreter, and
+                # nothing here is due sooner than the late-reply grace. Bounded, so
+                # steady traffic cannot put a pass off for ever.
+                settle_until = time.monotonic() + KICK_SETTLE_MAX_S
+                while self._kicked and not self._stopped and time.monotonic() < settle_until:
+                    self._kicked = False
+                    self._cond.wait(KICK_SETTLE_S)
                 if self._stopped:
                     return
                 self._kicked = False

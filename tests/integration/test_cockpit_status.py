@@ -198,6 +198,30 @@ def test_corrupt_files_are_problems_not_crashes(tmp_path: Path, project: Path) -
     assert log.returncode == 0 and log.stdout == ""
 
 
+def test_a_fifo_as_the_notes_file_is_a_problem_not_a_hang(tmp_path: Path, project: Path) -> None:
+    """The workspace part of the snapshot: a FIFO where the project's notes file belongs
+    and a corrupt reservation holder file give a warning and an empty list, never a hang
+    or a crash."""
+    from oxtail_py.layout import Layout
+
+    root = tmp_path / "am"
+    layout = Layout(root)
+    real = Path(os.path.realpath(project))
+    for sub in ("sessions", "mailboxes"):
+        (root / sub).mkdir(parents=True, mode=0o700)
+    layout.notes_dir.mkdir(mode=0o700)
+    os.mkfifo(layout.notes_file(real))
+    holders = layout.reservations(real).directory
+    holders.mkdir(parents=True, mode=0o700)
+    (holders / f"h.{os.getpid()}-1.00.json").write_text("{not json")
+    env = {"AGENTMAIL_HOME": str(root), "HOME": str(tmp_path), "OXTAIL_TMUX_SOCKET":
+           str(tmp_path / "no-tmux")}
+    done = cli(env, "status", "--json", "--project", str(project))
+    assert done.returncode == 0, done.stderr
+    data = json.loads(done.stdout)
+    assert data["notes"] == [] and data["reservations"] == []
+    assert "workspace-unreadable" in {p["code"] for p in data["problems"]}
+
 async def test_log_follows_new_traffic_and_all_spans_projects(
     world: dict[str, ServerProc], server_env: dict[str, str], project: Path
 ) -> None:

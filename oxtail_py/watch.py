@@ -1,38 +1,42 @@
-"""Inbox change notification on file-system events (inotify via watchdog): no polling.
+"""File-system events (inotify) instead of polling: inbox changes for the server, and
+a watchdog observer for the cockpit.
 
-ask_peer waits on this; a reply written by a peer wakes it within a millisecond
-or two (bench/ask_peer_latency.py). Callers see a callback, never inotify.
+ask_peer waits on `MailboxWatcher`; a reply written by a peer wakes it within a
+fraction of a millisecond (bench/ask_peer_latency.py). Callers see a callback, never
+inotify.
 
-Why our own emitter: watchdog pairs IN_MOVED_FROM with IN_MOVED_TO by holding every
-IN_MOVED_FROM in a delay queue for 0.5 s, and its reader thread *sleeps* on a held
-head event (uninterruptibly), so every event behind it waits too. Our inbox
-directories see renames all the time (a drain renames inbox.jsonl to a claim, an
-abort renames it back), so about one wake-up in a hundred waited ~500 ms. We do not
-need paired moves: any event naming inbox.jsonl (as source or destination) is a
-reason to look, so here the grouper releases every event at once.
+Why the cockpit's observer has its own emitter: watchdog pairs IN_MOVED_FROM with
+IN_MOVED_TO by holding every IN_MOVED_FROM in a delay queue for 0.5 s, and its reader
+thread *sleeps* on a held head event (uninterruptibly), so every event behind it waits
+too. Our directories see renames all the time (a drain renames inbox.jsonl to a claim,
+an abort renames it back), so about one wake-up in a hundred waited ~500 ms. We do not
+need paired moves, so there the grouper releases every event at once.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import fcntl
 import itertools
+import logging
 import os
+import select
+import struct
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-from watchdog.events import (
-    EVENT_TYPE_CLOSED_NO_WRITE,
-    EVENT_TYPE_OPENED,
-    FileSystemEvent,
-    FileSystemEventHandler,
-)
 from watchdog.observers import Observer
 from watchdog.observers.api import BaseObserver
+from watchdog.observers.inotify_c import InotifyConstants, inotify_add_watch, inotify_init
 
-_INBOX = "inbox.jsonl"
+from oxtail_py.layout import INBOX
+
+log = logging.getLogger("oxtail_py")
 
 
 def observer() -> BaseObserver:
@@ -84,66 +88,67 @@ def _observer() -> BaseObserver:
     return ImmediateObserver()
 
 
-# A read opens and closes a file without changing it: no reason to look again. Counting
-# them made a watcher that reads what it watches (the self-heal timers) wake itself for
-# ever, and woke every ask_peer waiter whenever anyone counted an inbox for a listing.
-_READ_ONLY: Final = frozenset({EVENT_TYPE_OPENED, EVENT_TYPE_CLOSED_NO_WRITE})
-
-
-class _InboxEvents(FileSystemEventHandler):
-    def __init__(self, notify: Callable[[], None]) -> None:
-        self._notify = notify
-
-    def on_any_event(self, event: FileSystemEvent) -> None:
-        if event.event_type in _READ_ONLY:
-            return
-        # Appends (modified/closed) and put-backs (moved, or with unpaired moves,
-        # "created", onto the inbox) both count; lock and claim traffic in the same
-        # directory does not. A spurious look (the inbox renamed away) costs one drain.
-        paths = (event.src_path, getattr(event, "dest_path", "") or "")
-        if any(os.path.basename(os.fsdecode(p)) == _INBOX for p in paths):
-            self._notify()
-
-
-class _AnyEvent(FileSystemEventHandler):
-    def __init__(self, notify: Callable[[], None]) -> None:
-        self._notify = notify
-
-    def on_any_event(self, event: FileSystemEvent) -> None:
-        if event.event_type not in _READ_ONLY:
-            self._notify()
-
-
 class MailboxWatcher:
+    """Inbox changes from one inotify descriptor, read by one thread of ours.
+
+    Why not watchdog's observer (still used by the cockpit, above): between the kernel
+    and a callback it passes every event through four threads (a reader that also
+    holds a burst back for up to 1 ms, a dispatcher, the emitter's queue, the
+    observer), and it asks the kernel for every open and close-without-write too. On
+    ask_peer's reply path that cost ~1.5 ms at the median, and each of those threads
+    woke for every lock, claim and ledger write of our own hand-over and took the GIL
+    from it (bench/ask_peer_latency.py). Here the kernel sends only what can change an
+    inbox (a write closed, a file renamed in: a put-back), our one thread reads it and
+    calls the subscribers: one hop to the event loop.
+
+    Callbacks run on the watcher's thread, which must never wait for the loop: set an
+    event or hand the work over (loop.call_soon_threadsafe), never block.
+    """
+
     def __init__(self) -> None:
-        self._observer = _observer()
-        self._observer.daemon = True
         self._guard = threading.Lock()
         self._subscribers: dict[int, Callable[[], None]] = {}
         self._ids = itertools.count()
-        self._watched: set[Path] = set()
-        self._handler = _InboxEvents(self._notify_all)
+        self._inbox_dirs: dict[int, Path] = {}  # watch descriptor -> inbox directory
+        self._any_callbacks: dict[int, list[Callable[[], None]]] = {}  # wd -> watch_any's
+        self._watched: dict[Path, int] = {}
+        self._fd = _new_inotify_fd()
+        self._stop_r, self._stop_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+        self._thread = threading.Thread(target=self._run, name="oxtail-inbox-watch", daemon=True)
 
     def start(self) -> None:
-        self._observer.start()
+        self._thread.start()
 
     def stop(self) -> None:
-        self._observer.stop()
+        """Stop the thread and close the descriptor (idempotent)."""
+        with contextlib.suppress(OSError):
+            os.write(self._stop_w, b"x")
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join(timeout=5)
+        if not self._thread.is_alive():
+            self._close()
 
     def watch(self, directory: Path) -> None:
+        """Notify the subscribers when `directory`'s inbox changes."""
         with self._guard:
             if directory in self._watched:
                 return
-            self._watched.add(directory)
-        self._observer.schedule(self._handler, str(directory), recursive=False)
+            wd = self._add(directory, _INBOX_MASK)
+            if wd is not None:
+                self._watched[directory] = wd
+                self._inbox_dirs[wd] = directory
 
     def watch_any(self, directory: Path, callback: Callable[[], None]) -> None:
-        """Call `callback` (from the observer thread) on any event in `directory` itself
-        (not its subdirectories): the self-heal timers re-arm on ledger changes."""
-        self._observer.schedule(_AnyEvent(callback), str(directory), recursive=False)
+        """Call `callback` on any change in `directory` itself (not its subdirectories,
+        not a read): the self-heal timers re-arm on ledger changes."""
+        with self._guard:
+            wd = self._add(directory, _ANY_CHANGE_MASK)
+            if wd is not None:
+                self._any_callbacks.setdefault(wd, []).append(callback)
 
     def subscribe(self, callback: Callable[[], None]) -> Callable[[], None]:
-        """Call `callback` (from the observer thread) on every inbox change; returns unsubscribe."""
+        """Call `callback` (from the watcher's thread) on every inbox change; returns
+        unsubscribe."""
         key = next(self._ids)
         with self._guard:
             self._subscribers[key] = callback
@@ -154,8 +159,112 @@ class MailboxWatcher:
 
         return unsubscribe
 
-    def _notify_all(self) -> None:
+    # -- the thread ---------------------------------------------------------------------
+
+    def _add(self, directory: Path, mask: int) -> int | None:
+        """(guard held) One watch; two calls for one directory share it (the kernel
+        returns the same descriptor), so both masks are kept (IN_MASK_ADD)."""
+        wd = inotify_add_watch(
+            self._fd, os.fsencode(directory), mask | _ONLY_REAL_DIR | InotifyConstants.IN_MASK_ADD
+        )
+        if wd < 0:
+            err = ctypes.get_errno()
+            # A box that vanished, or a link planted where a box belongs: nothing to watch
+            # (ask_peer still ends by its timeout or the peer's exit).
+            log.warning("inbox watch on %s refused: %s", directory, os.strerror(err))
+            return None
+        return int(wd)
+
+    def _run(self) -> None:
+        poller = select.poll()
+        poller.register(self._fd, select.POLLIN)
+        poller.register(self._stop_r, select.POLLIN)
+        while True:
+            ready = {fd for fd, _ in poller.poll()}
+            if self._stop_r in ready:
+                return
+            try:
+                data = os.read(self._fd, _READ_BYTES)
+            except BlockingIOError:
+                continue
+            except OSError as exc:
+                log.warning("inbox watch stopped: %s", exc)
+                return
+            self._dispatch(data)
+
+    def _dispatch(self, data: bytes) -> None:
+        inbox_changed = False
+        any_callbacks: list[Callable[[], None]] = []
         with self._guard:
-            callbacks = list(self._subscribers.values())
-        for callback in callbacks:
-            callback()
+            for wd, mask, name in _events(data):
+                if mask & InotifyConstants.IN_Q_OVERFLOW:
+                    # Events were lost: anything may have changed, so everyone looks.
+                    inbox_changed = True
+                    any_callbacks = [c for cs in self._any_callbacks.values() for c in cs]
+                    continue
+                if mask & InotifyConstants.IN_IGNORED:  # the directory went away
+                    directory = self._inbox_dirs.pop(wd, None)
+                    if directory is not None:
+                        self._watched.pop(directory, None)
+                    self._any_callbacks.pop(wd, None)
+                    continue
+                if wd in self._inbox_dirs and name == _INBOX_NAME and mask & _INBOX_MASK:
+                    inbox_changed = True
+                for callback in self._any_callbacks.get(wd, ()):
+                    if mask & _ANY_CHANGE_MASK and callback not in any_callbacks:
+                        any_callbacks.append(callback)
+            subscribers = list(self._subscribers.values()) if inbox_changed else []
+        for callback in [*subscribers, *any_callbacks]:
+            try:
+                callback()
+            except Exception:  # one subscriber's bug must not stop every other's wake-up
+                log.exception("inbox watch callback failed")
+
+    def _close(self) -> None:
+        for fd in (self._fd, self._stop_r, self._stop_w):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+        self._fd = self._stop_r = self._stop_w = -1
+
+
+def _new_inotify_fd() -> int:
+    fd = inotify_init()
+    if fd < 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"inotify unavailable: {os.strerror(err)}")
+    flags = fcntl.fcntl(fd, fcntl.F_GETFL)
+    fcntl.fcntl(fd, fcntl.F_SETFL, flags | os.O_NONBLOCK)
+    fcntl.fcntl(fd, fcntl.F_SETFD, fcntl.FD_CLOEXEC)
+    return int(fd)
+
+
+_HEADER = struct.Struct("iIII")  # struct inotify_event: wd, mask, cookie, len (name follows)
+
+
+def _events(data: bytes) -> Iterator[tuple[int, int, bytes]]:
+    """(wd, mask, name) of each `struct inotify_event` in one read."""
+    at = 0
+    while at + _HEADER.size <= len(data):
+        wd, mask, _cookie, length = _HEADER.unpack_from(data, at)
+        name = data[at + _HEADER.size : at + _HEADER.size + length].rstrip(b"\0")
+        at += _HEADER.size + length
+        yield wd, mask, name
+
+
+_INBOX_NAME: Final = os.fsencode(INBOX)
+# An append ends with a close-after-write (the hook's shell `>>` too, and a writer
+# killed mid-append is closed by the kernel); a put-back renames a claim onto the
+# inbox; the first append creates it (then closes it). Opens and reads never count: a
+# watcher that reads what it watches (the self-heal pass) must not wake itself for ever.
+_INBOX_MASK: Final = InotifyConstants.IN_CLOSE_WRITE | InotifyConstants.IN_MOVED_TO
+_ANY_CHANGE_MASK: Final = (
+    InotifyConstants.IN_MODIFY
+    | InotifyConstants.IN_ATTRIB
+    | InotifyConstants.IN_CLOSE_WRITE
+    | InotifyConstants.IN_CREATE
+    | InotifyConstants.IN_DELETE
+    | InotifyConstants.IN_MOVED_FROM
+    | InotifyConstants.IN_MOVED_TO
+)
+_ONLY_REAL_DIR: Final = InotifyConstants.IN_ONLYDIR | InotifyConstants.IN_DONT_FOLLOW
+_READ_BYTES: Final = 64 * 1024

@@ -10,7 +10,11 @@ The ledger is the wait-for graph. An edge asker -> target exists for every live 
 ask. A new ask asker -> target that closes a cycle (the target, or someone it waits on,
 waits on the asker) is refused at once with `would-deadlock`: the check and the record
 are made under one lock (`asks/lock`), so of two crossing asks exactly the second is
-refused, never both, never neither.
+refused, never both, never neither. The graph is read from `asks/waiting/`, a copy of
+each waiting ask's record, made after the record and removed before the ask leaves
+`waiting`; a copy whose asker's server died is dropped by the next new ask. Every ask of
+every agent on the machine takes that lock, so what it reads must stay small: the
+askers' own directories hold a day of answered asks and a week of pending ones.
 
 Only the asker's side writes its records (its server, or its own hooks marking a late
 reply handed over). Reads are capped and type-checked (fsio); a record that does not
@@ -25,22 +29,37 @@ from __future__ import annotations
 import json
 import logging
 import os
-import stat
-import threading
 import time
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, replace
-from enum import StrEnum
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
+from oxtail_py.ask_record import PARSED, AskRecord, AskState, load, records_in
 from oxtail_py.errors import OxtailError
-from oxtail_py.fsio import atomic_write_bytes, ensure_tree, is_private_dir, load_json
-from oxtail_py.layout import MESSAGE_ID_RE, SESSION_ID_RE, Layout, validate_mailbox_key
+from oxtail_py.fsio import atomic_write_bytes, ensure_tree, is_private_dir
+from oxtail_py.layout import MESSAGE_ID_RE, Layout
 from oxtail_py.locks import DirLock
 from oxtail_py.messages import Message, now_iso
-from oxtail_py.procs import ProcessIdentity
 from oxtail_py.scope import contains
+
+__all__ = [
+    "AskRecord",
+    "AskState",
+    "LateReplies",
+    "WouldDeadlockError",
+    "discard",
+    "find_cycles",
+    "late_replies",
+    "list_asks",
+    "load",
+    "open_ask",
+    "path_between",
+    "prune",
+    "record_handed_over",
+    "set_state",
+    "wait_for_edges",
+]
 
 log = logging.getLogger("oxtail_py")
 
@@ -56,160 +75,8 @@ PRUNE_EVERY_S: Final = 600.0
 _LAST_PRUNE: dict[str, float] = {}
 
 
-class AskState(StrEnum):
-    WAITING = "waiting"  # its ask_peer call blocks now (while the asker's server lives)
-    PENDING = "pending"  # the call ended unanswered; a late reply is still expected
-    ANSWERED = "answered"  # the call returned the reply
-    LATE_ANSWERED = "late-answered"  # the reply came after the call ended, and was handed over
-
-
 class WouldDeadlockError(OxtailError):
     code = "would-deadlock"
-
-
-@dataclass(frozen=True, slots=True)
-class AskRecord:
-    request_id: str
-    asker: str  # the asker's mailbox key (its session id, or a pid box key)
-    asker_session_id: str | None
-    asker_server: str  # pid-start token of the asker's server
-    target_session_id: str
-    target_name: str
-    project_root: str  # the asker's project (realpath)
-    state: AskState
-    created_at: str
-    updated_at: str
-    created_ts: float  # for pruning (wall clock)
-    reply_id: str | None = None  # the message that answered it
-
-    @property
-    def node(self) -> str:
-        """The asker as a node of the wait-for graph (targets are session ids)."""
-        return self.asker_session_id or self.asker
-
-    def server(self) -> ProcessIdentity | None:
-        return ProcessIdentity.parse_token(self.asker_server)
-
-    def effective_state(self) -> AskState:
-        """`waiting` only while the asker's server lives; a killed asker's ask is pending."""
-        if self.state != AskState.WAITING:
-            return self.state
-        server = self.server()
-        return AskState.WAITING if server is not None and server.is_alive() else AskState.PENDING
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: object) -> AskRecord:
-        """Parse a record; OxtailError(`bad-ask-record`) says why it is unusable."""
-        if not isinstance(data, dict):
-            raise OxtailError("not a JSON object", code="bad-ask-record")
-        try:
-            record = cls(
-                request_id=_str(data, "request_id"),
-                asker=_str(data, "asker"),
-                asker_session_id=_opt_str(data, "asker_session_id"),
-                asker_server=_str(data, "asker_server"),
-                target_session_id=_str(data, "target_session_id"),
-                target_name=_str(data, "target_name")[:128],
-                project_root=_str(data, "project_root"),
-                state=AskState(_str(data, "state")),
-                created_at=_str(data, "created_at")[:64],
-                updated_at=_str(data, "updated_at")[:64],
-                created_ts=float(data["created_ts"]),
-                reply_id=_opt_str(data, "reply_id"),
-            )
-        except (KeyError, TypeError, ValueError, OverflowError) as exc:
-            raise OxtailError(f"malformed ask record: {exc}", code="bad-ask-record") from exc
-        ids_ok = MESSAGE_ID_RE.fullmatch(record.request_id) and (
-            record.reply_id is None or MESSAGE_ID_RE.fullmatch(record.reply_id)
-        )
-        sids_ok = SESSION_ID_RE.fullmatch(record.target_session_id) and (
-            record.asker_session_id is None or SESSION_ID_RE.fullmatch(record.asker_session_id)
-        )
-        if not (ids_ok and sids_ok and record.server() is not None):
-            raise OxtailError("malformed ask record: bad id shapes", code="bad-ask-record")
-        validate_mailbox_key(record.asker)
-        return record
-
-
-def _str(data: dict[str, Any], key: str) -> str:
-    value = data[key]
-    if not isinstance(value, str) or len(value) > 4096:
-        raise ValueError(f"{key} is not a short string")
-    return value
-
-
-def _opt_str(data: dict[str, Any], key: str) -> str | None:
-    return None if data.get(key) is None else _str(data, key)
-
-
-# -- reading --------------------------------------------------------------------------
-
-
-def load(layout: Layout, asker: str, request_id: str) -> AskRecord | None:
-    """One record, or None if there is none (or it is unusable: logged)."""
-    try:
-        return AskRecord.from_dict(load_json(layout.ask_file(asker, request_id)))
-    except FileNotFoundError:
-        return None
-    except (OSError, OxtailError, ValueError) as exc:
-        log.warning("ask %s/%s unusable: %s", asker, request_id, exc)
-        return None
-
-
-class _Parsed:
-    """Records already parsed, keyed by path and the file's (inode, size, mtime, ctime).
-
-    Every new ask reads the whole ledger (the wait-for graph); parsing each record every
-    time cost ~10 ms at 200 records. Records are replaced only by rename (a new inode), so
-    an unchanged key means unchanged bytes. A file that is not regular is never cached
-    (load_json gives the precise refusal each time)."""
-
-    def __init__(self) -> None:
-        self._guard = threading.Lock()
-        self._cache: dict[Path, tuple[tuple[int, int, int, int], AskRecord]] = {}
-
-    def load(self, path: Path) -> AskRecord:
-        st = os.lstat(path)
-        key = (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
-        with self._guard:
-            hit = self._cache.get(path)
-        if hit is not None and hit[0] == key and stat.S_ISREG(st.st_mode):
-            return hit[1]
-        record = AskRecord.from_dict(load_json(path))
-        if stat.S_ISREG(st.st_mode):
-            with self._guard:
-                if len(self._cache) > _MAX_CACHED:
-                    self._cache.clear()
-                self._cache[path] = (key, record)
-        return record
-
-
-_MAX_CACHED: Final = 20_000
-_PARSED: Final = _Parsed()
-
-
-def _records_in(directory: Path) -> list[AskRecord]:
-    try:
-        names = os.listdir(directory)
-    except OSError:
-        return []
-    found: list[AskRecord] = []
-    for name in names:
-        if not name.endswith(".json") or name.startswith("."):
-            continue
-        try:
-            record = _PARSED.load(directory / name)
-        except FileNotFoundError:
-            continue
-        except (OSError, OxtailError, ValueError) as exc:
-            log.warning("ask record %s skipped: %s", directory / name, exc)
-            continue
-        if f"{record.request_id}.json" == name and record.asker == directory.name:
-            found.append(record)
-    return found
 
 
 def list_asks(
@@ -224,10 +91,13 @@ def list_asks(
         directories = [layout.asker_dir(asker)]
     else:
         try:
-            directories = [base / n for n in os.listdir(base) if n != "lock" and n[:1] != "."]
+            not_askers = {layout.asks_lock.name, layout.waiting_asks_dir.name}
+            directories = [
+                base / n for n in os.listdir(base) if n not in not_askers and n[:1] != "."
+            ]
         except OSError:
             return []
-    records = [r for d in directories if is_private_dir(d) for r in _records_in(d)]
+    records = [r for d in directories if is_private_dir(d) for r in records_in(d)]
     if project_root is not None:
         records = [r for r in records if contains(project_root, r.project_root)]
     return sorted(records, key=lambda r: r.created_ts)
@@ -284,15 +154,46 @@ def open_ask(layout: Layout, record: AskRecord) -> None:
     """Record `record` (state waiting), unless it would close a cycle of waits: then
     raise WouldDeadlockError naming the chain, with nothing recorded."""
     ensure_tree(layout.root, layout.asker_dir(record.asker))
+    ensure_tree(layout.root, layout.waiting_asks_dir)
     with DirLock(layout.asks_lock, LOCK_TIMEOUT_S):
-        records = list_asks(layout)
+        records = _live_waiting(layout)
         chain = path_between(wait_for_edges(records), record.target_session_id, record.node)
         if chain is not None:
             raise WouldDeadlockError(_deadlock_message(record, chain, records))
         _write(layout, record)
+        # After the record: a kill between the two leaves a record and no copy, and no
+        # request has gone out yet (it goes after this returns).
+        _write_to(layout.waiting_ask_file(record.request_id), record)
     if time.monotonic() - _LAST_PRUNE.get(record.asker, -PRUNE_EVERY_S) >= PRUNE_EVERY_S:
         _LAST_PRUNE[record.asker] = time.monotonic()
         prune(layout, record.asker)
+
+
+def _live_waiting(layout: Layout) -> list[AskRecord]:
+    """(asks lock held) The asks waiting now. A copy whose asker's server is gone is
+    removed: that ask will never wait again (a killed asker's copy stays until then)."""
+    directory = layout.waiting_asks_dir
+    live: list[AskRecord] = []
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return []
+    for name in names:
+        if not name.endswith(".json") or name.startswith("."):
+            continue
+        path = directory / name
+        try:
+            record = PARSED.load(path)
+        except FileNotFoundError:
+            continue
+        except (OSError, OxtailError, ValueError) as exc:
+            log.warning("waiting ask %s skipped: %s", path, exc)
+            continue
+        if f"{record.request_id}.json" == name and record.effective_state() == AskState.WAITING:
+            live.append(record)
+        else:
+            path.unlink(missing_ok=True)
+    return live
 
 
 def _deadlock_message(record: AskRecord, chain: list[str], records: list[AskRecord]) -> str:
@@ -322,10 +223,14 @@ def _deadlock_message(record: AskRecord, chain: list[str], records: list[AskReco
 
 
 def _write(layout: Layout, record: AskRecord) -> None:
+    _write_to(layout.ask_file(record.asker, record.request_id), record)
+
+
+def _write_to(path: Path, record: AskRecord) -> None:
     """Atomic (rename), not fsynced: like the mailbox, safe against a killed process, not a
     power cut; the fsync was most of an ask's ledger cost."""
     data = (json.dumps(record.to_dict(), ensure_ascii=False, indent=1) + "\n").encode()
-    atomic_write_bytes(layout.ask_file(record.asker, record.request_id), data, durable=False)
+    atomic_write_bytes(path, data, durable=False)
 
 
 def set_state(
@@ -350,6 +255,9 @@ def set_state(
     if state not in allowed.get(record.effective_state(), set()):
         return record
     moved = replace(record, state=state, updated_at=now_iso(), reply_id=reply_id)
+    # The copy goes first: a kill between the two leaves a waiting record whose server
+    # is dead (pending in effect), never a copy in the graph after the wait is over.
+    layout.waiting_ask_file(request_id).unlink(missing_ok=True)
     _write(layout, moved)
     return moved
 
@@ -422,4 +330,5 @@ def prune(layout: Layout, asker: str, now: float | None = None) -> int:
 
 def discard(layout: Layout, asker: str, request_id: str) -> None:
     """Forget an ask that never went out (its send failed after it was recorded)."""
+    layout.waiting_ask_file(request_id).unlink(missing_ok=True)
     layout.ask_file(asker, request_id).unlink(missing_ok=True)

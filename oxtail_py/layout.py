@@ -16,6 +16,7 @@
       drops/server-<pid>-<start>.json                `oxtail-py claim` for one running server
       asks/<asker mailbox key>/<request id>.json     asks ledger: one per ask_peer (asks_ledger)
       asks/lock/                                     held while a new ask is checked for a cycle
+      asks/waiting/<request id>.json                 a copy of each ask waiting now: the graph
       hooks/                                         installed hook scripts
       spawns/<spawn id>.json                         who spawned which helper, where
       spawns/<spawn id>.env.json                     its environment, until its runner reads it
@@ -339,6 +340,15 @@ class Layout:
     def asks_lock(self) -> Path:
         """Held while a new ask is checked against the wait-for graph and recorded."""
         return self.asks_dir / "lock"
+
+    @property
+    def waiting_asks_dir(self) -> Path:
+        """A copy of the record of every ask waiting now: the wait-for graph, read whole by
+        each new ask (the askers' directories keep every ask for a day or a week)."""
+        return self.asks_dir / "waiting"
+
+    def waiting_ask_file(self, request_id: str) -> Path:
+        return self.waiting_asks_dir / f"{validate_message_id_shape(request_id)}.json"
 
     def asker_dir(self, asker_key: str) -> Path:
         """The asks of one asker (its mailbox key: a session id or a pid box key)."""

@@ -230,3 +230,55 @@ def test_a_late_reply_to_the_ask_of_a_killed_asker_is_recorded_late_answered(
     asks_ledger.record_handed_over(layout, found, [late])
     done = asks_ledger.load(layout, A, stale.request_id)
     assert done is not None and done.state == AskState.LATE_ANSWERED
+
+
+def test_the_graph_holds_a_copy_of_each_waiting_ask_and_only_while_it_waits(
+    layout: Layout,
+) -> None:
+    answered, pending, dropped = record(A, B), record(A, C), record(B, C)
+    for ask in (answered, pending, dropped):
+        asks_ledger.open_ask(layout, ask)
+    copies = {p.name for p in layout.waiting_asks_dir.iterdir()}
+    assert copies == {f"{a.request_id}.json" for a in (answered, pending, dropped)}
+    assert os.stat(layout.waiting_asks_dir).st_mode & 0o777 == 0o700
+    assert os.stat(layout.waiting_ask_file(answered.request_id)).st_mode & 0o777 == 0o600
+    asks_ledger.set_state(layout, A, answered.request_id, AskState.ANSWERED)
+    asks_ledger.set_state(layout, A, pending.request_id, AskState.PENDING)
+    asks_ledger.discard(layout, B, dropped.request_id)  # its send failed: never asked
+    assert list(layout.waiting_asks_dir.iterdir()) == []
+    # The records themselves stay, in their askers' directories.
+    assert {r.request_id for r in asks_ledger.list_asks(layout)} == {
+        answered.request_id,
+        pending.request_id,
+    }
+    asks_ledger.open_ask(layout, record(B, A))  # A waits on nobody now
+
+
+def test_a_killed_askers_copy_blocks_nobody_and_the_next_ask_removes_it(
+    layout: Layout, dead_server: ProcessIdentity
+) -> None:
+    stale = record(A, B, server=dead_server)
+    asks_ledger.open_ask(layout, stale)
+    assert layout.waiting_ask_file(stale.request_id).exists()
+    asks_ledger.open_ask(layout, record(B, A))  # not refused: A's server is gone
+    assert not layout.waiting_ask_file(stale.request_id).exists()
+    loaded = asks_ledger.load(layout, A, stale.request_id)
+    assert loaded is not None and loaded.effective_state() == AskState.PENDING
+
+
+def test_hostile_files_among_the_waiting_copies_are_skipped_never_followed(
+    layout: Layout, tmp_path: Path
+) -> None:
+    live = record(A, B)
+    asks_ledger.open_ask(layout, live)
+    directory = layout.waiting_asks_dir
+    os.mkfifo(directory / f"{new_message_id()}.json")
+    elsewhere = tmp_path / "elsewhere.json"
+    atomic_write_json(elsewhere, record(C, A).to_dict())
+    os.symlink(elsewhere, directory / f"{new_message_id()}.json")  # would close C -> A -> B
+    (directory / f"{new_message_id()}.json").write_bytes(b"[" * 100_000)
+    misnamed = record(C, A)
+    atomic_write_json(directory / f"{new_message_id()}.json", misnamed.to_dict())
+    asks_ledger.open_ask(layout, record(B, C))  # no edge C -> A was believed
+    with pytest.raises(WouldDeadlockError):
+        asks_ledger.open_ask(layout, record(B, A))  # the live one still counts

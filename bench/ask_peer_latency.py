@@ -107,7 +107,7 @@ async def run(rounds: int, warmup: int) -> None:
     wake = [s.wake_ms for s in samples]
     early = sum(1 for v in wake if v < 0)
     print(f"ask_peer latency: {rounds} round trips (after {warmup} warm-up), 2 real servers")
-    print("  A's ask_peer waits on inotify events (one watcher thread), not a timer loop")
+    print("  A's ask_peer waits on inotify events read on its event loop, not a timer loop")
     print(f"  wake-up     (B send_message returned -> A ask_peer returned): {percentiles(wake)}")
     print(f"              A's result came first (negative value) in {early}/{rounds} rounds")
     reply = [s.reply_path_ms for s in samples]

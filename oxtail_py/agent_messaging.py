@@ -285,10 +285,13 @@ class AgentMessaging:
         with self._guard:
             return set(self._open_asks)
 
-    def take_reply(self, pending: PendingAsk) -> Delivery | None:
+    def take_reply(self, pending: PendingAsk, *, wait_for_lock: bool = True) -> Delivery | None:
+        """Take the reply to `pending` into a claim and write its received-ledger record.
+        wait_for_lock=False: LockTimeoutError at once if a box's lock is held (a caller on
+        the event loop then retries in a thread)."""
         # Our boxes now, not when the ask began: the session id may be learned meanwhile.
         for box in self.my_mailboxes():
-            found = box.drain_first(pending.is_reply)
+            found = box.drain_first(pending.is_reply, wait_for_lock=wait_for_lock)
             if found is not None:
                 try:
                     handover.before(self.layout, self.primary_key(), found.messages)

@@ -28,7 +28,7 @@ from oxtail_py.agent import Agent
 from oxtail_py.agent_messaging import PendingAsk
 from oxtail_py.asks_ledger import AskRecord, AskState
 from oxtail_py.discovery import Row
-from oxtail_py.errors import OxtailError
+from oxtail_py.errors import LockTimeoutError, OxtailError
 from oxtail_py.mailbox import Delivery
 from oxtail_py.messages import Message, now_iso
 from oxtail_py.procs import ProcessIdentity, start_time
@@ -99,8 +99,11 @@ async def wait_for_reply(
     gone = anyio.Event()
 
     def poke() -> None:
-        # Runs on watchdog's thread, which holds the observer's lock: never block here
-        # (waiting for the loop while the loop waits in watcher.watch() would deadlock).
+        if watcher.on_loop():
+            current[0].set()
+            return
+        # On the watcher's own thread: never block here (waiting for the loop while the
+        # loop waits on the watcher would deadlock).
         with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
             loop.call_soon_threadsafe(current[0].set)
 
@@ -119,10 +122,7 @@ async def wait_for_reply(
                 # write before is seen by the look. No wakeup is lost.
                 current[0] = anyio.Event()
                 was_gone = gone.is_set()
-                # Off the loop (it may wait for the mailbox lock). Not abandoned on
-                # cancel: a reply it takes still comes back to us, and the caller
-                # aborts it.
-                found = await anyio.to_thread.run_sync(agent.take_reply, pending)
+                found = await _take(agent, pending)
                 if found is not None:
                     return _Waited(found, peer_gone=False)
                 if was_gone:  # looked once more after the exit: a last reply is taken
@@ -131,6 +131,18 @@ async def wait_for_reply(
         return _Waited(None, peer_gone=False)
     finally:
         unsubscribe()
+
+
+async def _take(agent: Agent, pending: PendingAsk) -> Delivery | None:
+    """Take the reply if it is there. On the loop when no other process holds a box's
+    lock: a look is a few file operations, and a hop to a worker thread and back was a
+    third of the wake-up (bench/ask_peer_latency.py). A held lock may be held for long
+    (a stuck process, until its take-over), so that wait goes to a thread, which is
+    not abandoned on cancel: a reply it takes still comes back, and the caller aborts it."""
+    try:
+        return agent.take_reply(pending, wait_for_lock=False)
+    except LockTimeoutError:
+        return await anyio.to_thread.run_sync(agent.take_reply, pending)
 
 
 async def ask_peer(

@@ -94,8 +94,9 @@ class Mailbox:
         paths = layout.mailbox(key)
         return cls(paths) if is_private_dir(paths.directory) else None
 
-    def _lock(self) -> DirLock:
-        return DirLock(self.paths.lock, self.lock_timeout)
+    def _lock(self, *, wait: bool = True) -> DirLock:
+        """wait=False: one try, then LockTimeoutError (a caller on an event loop)."""
+        return DirLock(self.paths.lock, self.lock_timeout if wait else 0.0)
 
     # -- writing ---------------------------------------------------------------
 
@@ -183,10 +184,13 @@ class Mailbox:
             delivery.commit(record=False)
         return delivery
 
-    def drain_first(self, predicate: Callable[[Message], bool]) -> Delivery | None:
-        """Take the oldest message matching `predicate`; every other line stays byte-for-byte."""
+    def drain_first(
+        self, predicate: Callable[[Message], bool], *, wait_for_lock: bool = True
+    ) -> Delivery | None:
+        """Take the oldest message matching `predicate`; every other line stays byte-for-byte.
+        wait_for_lock=False: LockTimeoutError at once if another process holds the lock."""
         me = self_identity()
-        with self._lock():
+        with self._lock(wait=wait_for_lock):
             self._put_back_stale(self._housekeep(me).stale_claims)
             raws = read_lines(self.paths.inbox)
             delivered = self._delivered_ids()

@@ -88,6 +88,7 @@ class SelfHeal:
         self.settings = settings
         self._cond = threading.Condition()
         self._kicked = True  # the first pass runs at once
+        self._settling = False  # waiting out a burst: a kick is noted, not a wake-up
         self._stopped = False
         self._first_seen: dict[str, float] = {}  # unread message id -> when we saw it
         self._deferred: dict[str, float] = {}  # message id -> not before (agent was busy)
@@ -119,16 +120,22 @@ class SelfHeal:
             self._cond.notify()
 
     def kick(self) -> None:
-        """Look again now (called from the watcher's thread: must not block)."""
+        """Look again now (called by the inbox watcher, on the server's loop: must not
+        block)."""
         with self._cond:
-            self._kicked = True
-            self._cond.notify()
+            self._note_kick()
 
     def kick_work(self) -> None:
         """Delegated work changed (obligations/ saw an event): re-read it, now."""
         with self._cond:
             self._work_dirty = True
-            self._kicked = True
+            self._note_kick()
+
+    def _note_kick(self) -> None:
+        """(cond held) While a burst settles the kick is only noted: waking this thread
+        for each event of an ask's hand-over took the interpreter from it."""
+        self._kicked = True
+        if not self._settling:
             self._cond.notify()
 
     def _run(self) -> None:
@@ -148,9 +155,11 @@ class SelfHeal:
                 # nothing here is due sooner than the late-reply grace. Bounded, so
                 # steady traffic cannot put a pass off for ever.
                 settle_until = time.monotonic() + KICK_SETTLE_MAX_S
+                self._settling = True
                 while self._kicked and not self._stopped and time.monotonic() < settle_until:
                     self._kicked = False
                     self._cond.wait(KICK_SETTLE_S)
+                self._settling = False
                 if self._stopped:
                     return
                 self._kicked = False

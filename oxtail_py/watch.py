@@ -15,6 +15,7 @@ need paired moves, so there the grouper releases every event at once.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ctypes
 import fcntl
@@ -89,7 +90,8 @@ def _observer() -> BaseObserver:
 
 
 class MailboxWatcher:
-    """Inbox changes from one inotify descriptor, read by one thread of ours.
+    """Inbox changes from one inotify descriptor, read on the server's event loop
+    (`attach`) or, without a loop, by one thread of ours (`start`).
 
     Why not watchdog's observer (still used by the cockpit, above): between the kernel
     and a callback it passes every event through four threads (a reader that also
@@ -98,11 +100,13 @@ class MailboxWatcher:
     ask_peer's reply path that cost ~1.5 ms at the median, and each of those threads
     woke for every lock, claim and ledger write of our own hand-over and took the GIL
     from it (bench/ask_peer_latency.py). Here the kernel sends only what can change an
-    inbox (a write closed, a file renamed in: a put-back), our one thread reads it and
-    calls the subscribers: one hop to the event loop.
+    inbox (a write closed, a file renamed in: a put-back). In the server the loop reads
+    the descriptor itself: no thread wakes for the events of our own hand-over, and an
+    ask's wait ends on the loop with no hop at all (the events of a hand-over in
+    progress are read once it is done, by the same thread).
 
-    Callbacks run on the watcher's thread, which must never wait for the loop: set an
-    event or hand the work over (loop.call_soon_threadsafe), never block.
+    Callbacks run on the loop (attached) or on the watcher's thread (started): either
+    way they must never block. `on_loop()` tells which.
     """
 
     def __init__(self) -> None:
@@ -115,12 +119,36 @@ class MailboxWatcher:
         self._fd = _new_inotify_fd()
         self._stop_r, self._stop_w = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
         self._thread = threading.Thread(target=self._run, name="oxtail-inbox-watch", daemon=True)
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def start(self) -> None:
+        """Read the events on a thread of ours (no event loop to attach to)."""
         self._thread.start()
 
+    def attach(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Read the events on `loop` (call from the loop). Events since the watches were
+        added wait in the kernel's queue, so none made before this is lost."""
+        if self._thread.is_alive():
+            raise RuntimeError("the watcher already reads on its own thread")
+        self._loop = loop
+        loop.add_reader(self._fd, self._read_ready)
+
+    def on_loop(self) -> bool:
+        """The caller runs on the loop the watcher is attached to (so its callbacks too)."""
+        loop = self._loop
+        if loop is None:
+            return False
+        try:
+            return asyncio.get_running_loop() is loop
+        except RuntimeError:
+            return False
+
     def stop(self) -> None:
-        """Stop the thread and close the descriptor (idempotent)."""
+        """Stop reading and close the descriptor (idempotent)."""
+        loop, self._loop = self._loop, None
+        if loop is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError, ValueError):
+                loop.remove_reader(self._fd)
         with contextlib.suppress(OSError):
             os.write(self._stop_w, b"x")
         if self._thread.is_alive() and self._thread is not threading.current_thread():
@@ -183,14 +211,23 @@ class MailboxWatcher:
             ready = {fd for fd, _ in poller.poll()}
             if self._stop_r in ready:
                 return
-            try:
-                data = os.read(self._fd, _READ_BYTES)
-            except BlockingIOError:
-                continue
-            except OSError as exc:
-                log.warning("inbox watch stopped: %s", exc)
+            if not self._read_ready():
                 return
-            self._dispatch(data)
+
+    def _read_ready(self) -> bool:
+        """Read and dispatch what is queued; False once the descriptor is unusable."""
+        try:
+            data = os.read(self._fd, _READ_BYTES)
+        except BlockingIOError:
+            return True
+        except OSError as exc:
+            log.warning("inbox watch stopped: %s", exc)
+            if self._loop is not None:
+                with contextlib.suppress(RuntimeError, ValueError):
+                    self._loop.remove_reader(self._fd)
+            return False
+        self._dispatch(data)
+        return True
 
     def _dispatch(self, data: bytes) -> None:
         inbox_changed = False

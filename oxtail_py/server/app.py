@@ -8,6 +8,7 @@ The tools live in `tools_*.py`, one module per concern, each with `register(mcp,
 
 from __future__ import annotations
 
+import asyncio
 import gc
 import logging
 import os
@@ -15,6 +16,7 @@ import signal
 import sys
 from types import FrameType
 
+import anyio
 from mcp.server.mcpserver import MCPServer
 
 from oxtail_py import __version__, tmux
@@ -97,6 +99,12 @@ def _freeze_startup_heap() -> None:
     gc.freeze()
 
 
+async def _run_on_loop(server: MCPServer, watcher: MailboxWatcher) -> None:
+    """The inbox watcher reads its events on this loop (watch.py says why)."""
+    watcher.attach(asyncio.get_running_loop())
+    await server.run_stdio_async()
+
+
 def serve() -> None:
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="oxtail: %(message)s")
     settings = Settings.from_env()
@@ -114,13 +122,12 @@ def serve() -> None:
             log.warning("%s", problem)
     for box in agent.my_mailboxes():
         watcher.watch(box.paths.directory)
-    watcher.start()
     healer = SelfHeal(agent, settings)  # timers and file events in this server, no daemon
     healer.start(watcher)
     server = build_server(agent, watcher, settings)
     _freeze_startup_heap()
     try:
-        server.run()
+        anyio.run(_run_on_loop, server, watcher)
     finally:
         healer.stop()
         watcher.stop()

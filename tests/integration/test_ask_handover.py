@@ -4,7 +4,11 @@ into a claim puts the reply back in the inbox; nothing is committed."""
 
 from __future__ import annotations
 
+import asyncio
+import os
 import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -35,11 +39,14 @@ class CancelledRightAfterTake(Agent):
     scope: anyio.CancelScope | None = None
     taken: Delivery | None = None
 
-    def take_reply(self, pending: PendingAsk) -> Delivery | None:
-        found = super().take_reply(pending)
+    def take_reply(self, pending: PendingAsk, *, wait_for_lock: bool = True) -> Delivery | None:
+        found = super().take_reply(pending, wait_for_lock=wait_for_lock)
         if found is not None and self.scope is not None:
             self.taken = found
-            anyio.from_thread.run_sync(self.scope.cancel)
+            try:
+                anyio.from_thread.run_sync(self.scope.cancel)
+            except RuntimeError:  # taken on the event loop itself (no lock to wait for)
+                self.scope.cancel()
         return found
 
 
@@ -65,8 +72,9 @@ def peer(server_env: dict[str, str], project: Path) -> Iterator[int]:
         proc.wait()
 
 
+@pytest.mark.parametrize("reader", ["loop", "thread"])
 async def test_a_cancel_after_the_reply_was_taken_returns_it_to_the_inbox(
-    server_env: dict[str, str], project: Path, peer: int
+    server_env: dict[str, str], project: Path, peer: int, reader: str
 ) -> None:
     settings = Settings.from_env({**server_env, "CLAUDE_CODE_SESSION_ID": SID_ME})
     layout = Layout(settings.root)
@@ -76,7 +84,10 @@ async def test_a_cancel_after_the_reply_was_taken_returns_it_to_the_inbox(
     agent.start(follow=False)
     for mailbox in agent.my_mailboxes():
         watcher.watch(mailbox.paths.directory)
-    watcher.start()
+    if reader == "thread":
+        watcher.start()
+    else:
+        watcher.attach(asyncio.get_running_loop())
     box = Mailbox.open(layout, SID_ME)
     try:
         with anyio.CancelScope() as scope:
@@ -108,3 +119,74 @@ async def test_a_cancel_after_the_reply_was_taken_returns_it_to_the_inbox(
     finally:
         watcher.stop()
         agent.stop()
+
+
+async def test_a_reply_whose_box_lock_is_held_is_taken_once_the_lock_is_free(
+    server_env: dict[str, str], project: Path, peer: int
+) -> None:
+    """The look on the event loop never waits for a lock: while another process holds
+    the box's lock, the take moves to a worker thread and the reply still arrives."""
+    settings = Settings.from_env({**server_env, "CLAUDE_CODE_SESSION_ID": SID_ME})
+    layout = Layout(settings.root)
+    agent = Agent(layout, cwd=str(project), settings=settings)
+    watcher = MailboxWatcher()
+    agent.on_new_mailbox = watcher.watch
+    agent.start(follow=False)
+    for mailbox in agent.my_mailboxes():
+        watcher.watch(mailbox.paths.directory)
+    watcher.attach(asyncio.get_running_loop())
+    box = Mailbox.open(layout, SID_ME)
+    holder: subprocess.Popen[bytes] | None = None
+    try:
+        async with anyio.create_task_group() as tg:
+            result: list[asking.AskResult] = []
+
+            async def ask() -> None:
+                result.append(
+                    await asking.ask_peer(
+                        agent, watcher, SID_PEER, "q", timeout_ms=30_000, wake=False
+                    )
+                )
+
+            tg.start_soon(ask)
+            peer_box = Mailbox.open(layout, SID_PEER)
+            while not peer_box.pending_count():
+                await anyio.sleep(0.005)
+            request = peer_box.drain()
+            request.commit()
+            holder = subprocess.Popen(
+                [sys.executable, "-c", _HOLD_LOCK, str(box.paths.lock)],
+                stdout=subprocess.PIPE,
+                env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])},
+            )
+            assert holder.stdout is not None and holder.stdout.readline() == b"held\n"
+            answer = Message.create(
+                "the answer", from_session_id=SID_PEER, reply_to=request.messages[0].id
+            )
+            # Appended as a writer's bytes land: the event comes while the lock is held.
+            started = time.monotonic()
+            fd = os.open(box.paths.inbox, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            try:
+                os.write(fd, answer.to_line())
+            finally:
+                os.close(fd)
+        assert result[0].status == asking.AskStatus.ANSWERED
+        assert result[0].reply is not None and result[0].reply.body == "the answer"
+        assert time.monotonic() - started >= 0.4, "taken while another process held the lock"
+        assert holder.wait(10) == 0
+        assert not box.claims() and box.pending_count() == 0
+    finally:
+        if holder is not None and holder.poll() is None:
+            holder.kill()
+        watcher.stop()
+        agent.stop()
+
+
+_HOLD_LOCK = """
+import sys, time
+from pathlib import Path
+from oxtail_py.locks import DirLock
+with DirLock(Path(sys.argv[1])):
+    print("held", flush=True)
+    time.sleep(0.5)
+"""

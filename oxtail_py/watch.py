@@ -175,8 +175,8 @@ class MailboxWatcher:
                 self._any_callbacks.setdefault(wd, []).append(callback)
 
     def subscribe(self, callback: Callable[[], None]) -> Callable[[], None]:
-        """Call `callback` (from the watcher's thread) on every inbox change; returns
-        unsubscribe."""
+        """Call `callback` (on the loop, or on the watcher's thread) on every inbox change;
+        returns unsubscribe."""
         key = next(self._ids)
         with self._guard:
             self._subscribers[key] = callback
@@ -187,7 +187,7 @@ class MailboxWatcher:
 
         return unsubscribe
 
-    # -- the thread ---------------------------------------------------------------------
+    # -- reading the events ---------------------------------------------------------------
 
     def _add(self, directory: Path, mask: int) -> int | None:
         """(guard held) One watch; two calls for one directory share it (the kernel

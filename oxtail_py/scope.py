@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 from oxtail_py.errors import OxtailError
+from oxtail_py.project_root import find_project_root
 from oxtail_py.settings import expand_home
 
 
@@ -22,12 +23,9 @@ def real(path: str | os.PathLike[str]) -> Path:
 
 
 def infer_project_root(start: str | os.PathLike[str]) -> tuple[Path, bool]:
-    """(root, inferred): the nearest ancestor of `start` holding `.git`, else `start`."""
-    here = real(start)
-    for candidate in (here, *here.parents):
-        if (candidate / ".git").exists():
-            return candidate, True
-    return here, True
+    """(root, inferred): the nearest ancestor of `start` holding `.git`, else `start`
+    (project_root.find_project_root: the rule the hook's reservation check shares)."""
+    return Path(find_project_root(start)), True
 
 
 def resolve_project_root(

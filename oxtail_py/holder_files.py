@@ -24,7 +24,13 @@ import time
 from oxtail_py.errors import OxtailError
 from oxtail_py.fsio import is_private_dir, load_json
 from oxtail_py.globmatch import PatternError, from_regex
-from oxtail_py.names import SESSION_ID_RE, holder_token, quarantine_name, session_file_name
+from oxtail_py.names import (
+    SESSION_ID_RE,
+    holder_token,
+    quarantine_name,
+    reservations_dir,
+    session_file,
+)
 from oxtail_py.proc_start import is_alive
 from oxtail_py.registry_entry import current_session
 
@@ -129,11 +135,11 @@ def parse_holder_file(
     return holder, found
 
 
-def with_current_session(holder: HolderRecord, sessions_dir: str) -> HolderRecord:
-    """`holder` with its session id as its registry entry says now (a /clear moves it:
-    the same server, the same reservations); the file's ids count as previous ones."""
-    entry = current_session(os.path.join(sessions_dir, session_file_name(holder.pid)),
-                            holder.start)
+def with_current_session(holder: HolderRecord, root: str) -> HolderRecord:
+    """`holder` with its session id as its registry entry under state root `root` says now
+    (a /clear moves it: the same server, the same reservations); the file's ids count as
+    previous ones."""
+    entry = current_session(session_file(root, holder.pid), holder.start)
     if entry is None or not entry.session_id:
         return holder
     previous = entry.previous_session_ids
@@ -144,13 +150,13 @@ def with_current_session(holder: HolderRecord, sessions_dir: str) -> HolderRecor
 
 
 def scan(
-    directory: str, project_root: str, sessions_dir: str, now: float | None = None, *,
-    include_expired: bool = False,
+    root: str, project_root: str, now: float | None = None, *, include_expired: bool = False,
 ) -> list[tuple[HolderRecord, list[EntryRecord]]]:
-    """Every live holder of the project whose reservations are in `directory`, with its
-    live entries (not expired, unless `include_expired`), holders in file-name order.
+    """Every live holder of the project `project_root` (a realpath) under state root `root`,
+    with its live entries (not expired, unless `include_expired`), in file-name order.
     Dead holders' files are deleted, corrupt ones quarantined; neither blocks anything."""
     now = time.time() if now is None else now
+    directory = reservations_dir(root, project_root)
     if not is_private_dir(directory):
         return []
     found: list[tuple[HolderRecord, list[EntryRecord]]] = []
@@ -179,6 +185,6 @@ def scan(
             continue
         if not entries:
             continue
-        holder = with_current_session(holder, sessions_dir)
+        holder = with_current_session(holder, root)
         found.append((holder, [e for e in entries if include_expired or e.expires_at > now]))
     return found

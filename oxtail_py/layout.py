@@ -89,7 +89,8 @@ from oxtail_py.names import (  # re-exported: the names are layout's, defined le
     is_session_id,
     project_key,
     quarantine_name,
-    session_file_name,
+    reservations_dir,
+    session_file,
 )
 from oxtail_py.procs import ProcessIdentity
 
@@ -326,7 +327,7 @@ class Layout:
         return self.root / NOTES
 
     def reservations(self, project_root: Path) -> ReservationPaths:
-        return ReservationPaths(self.reservations_dir / project_key(project_root))
+        return ReservationPaths(Path(reservations_dir(str(self.root), project_root)))
 
     def notes_file(self, project_root: Path) -> Path:
         return self.notes_dir / f"{project_key(project_root)}.json"
@@ -352,7 +353,7 @@ class Layout:
         return self.events_dir / "lock"
 
     def session_file(self, pid: int) -> Path:
-        return self.sessions_dir / session_file_name(pid)
+        return Path(session_file(str(self.root), pid))
 
     def mailbox(self, key: str) -> MailboxPaths:
         return MailboxPaths(self.mailboxes_dir / validate_mailbox_key(key))

@@ -101,6 +101,19 @@ def session_file_name(pid: int) -> str:
     return f"{pid}.json"
 
 
+# -- the paths the lean reservation check opens (Layout builds the same ones from these) --
+
+
+def session_file(root: str, pid: int) -> str:
+    """`<root>/sessions/<pid>.json`: a server's registry entry."""
+    return os.path.join(root, SESSIONS, session_file_name(pid))
+
+
+def reservations_dir(root: str, project_root: str | os.PathLike[str]) -> str:
+    """`<root>/reservations/<project key>`: one project's holder files."""
+    return os.path.join(root, RESERVATIONS, project_key(project_root))
+
+
 # -- project keys ------------------------------------------------------------------------
 
 

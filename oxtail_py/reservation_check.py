@@ -31,7 +31,6 @@ import time
 from oxtail_py.holder_files import EntryRecord, HolderRecord, scan
 from oxtail_py.hook_args import RESERVE_CHECK, UsageError, parse_args, reservations_mode
 from oxtail_py.hook_shapes import context_output, deny_output, render
-from oxtail_py.names import RESERVATIONS, SESSIONS, project_key
 from oxtail_py.project_root import find_project_root
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy knows the name)
@@ -91,7 +90,6 @@ def find_hits(root: str, session_id: str, paths: list[str], cwd: str) -> list[Hi
     live: dict[str, list[tuple[HolderRecord, EntryRecord]]] = {}
     hits: list[Hit] = []
     own_root = find_project_root(cwd)
-    sessions_dir = os.path.join(root, SESSIONS)
     for raw in paths:
         real = os.path.realpath(raw)
         for project in {own_root, find_project_root(os.path.dirname(real))}:
@@ -99,8 +97,7 @@ def find_hits(root: str, session_id: str, paths: list[str], cwd: str) -> list[Hi
             if not real.startswith(prefix):
                 continue
             if project not in live:
-                directory = os.path.join(root, RESERVATIONS, project_key(project))
-                live[project] = [(h, e) for h, entries in scan(directory, project, sessions_dir)
+                live[project] = [(h, e) for h, entries in scan(root, project)
                                  if not h.is_session(session_id) for e in entries]
             relative = real[len(prefix):]
             hits += [Hit(relative, h, e) for h, e in live[project]

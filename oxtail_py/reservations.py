@@ -148,8 +148,7 @@ class ReservationBook:
         quarantined; neither ever blocks anything. A holder's session is its registry
         entry's now (/clear keeps its reservations)."""
         found: list[Reservation] = []
-        for h, entries in scan(str(self.paths.directory), str(self.project_root),
-                               str(self.layout.sessions_dir), now,
+        for h, entries in scan(str(self.layout.root), str(self.project_root), now,
                                include_expired=include_expired):
             holder = Holder(ProcessIdentity(h.pid, h.start), h.session_id, h.client_type,
                             h.name, h.previous_session_ids)

@@ -32,7 +32,6 @@ from oxtail_py.hook_output import CONTEXT_LIMIT_BYTES, Client, HookEvent, hook_o
 from oxtail_py.hook_output import render as render_output
 from oxtail_py.layout import Layout
 from oxtail_py.names import is_session_id
-from oxtail_py.settings import Settings
 
 # The most one hook output may print, JSON line included (framing, bodies, previews):
 # what does not fit stays in the inbox, in order, for the next tool call. The text
@@ -152,7 +151,12 @@ MAX_PAYLOAD_BYTES: Final = 1 << 20
 def main(argv: list[str]) -> int:
     try:
         call = parse_args(argv)
-        layout = Layout(Path(call.root) if call.root is not None else Settings.from_env().root)
+        if call.root is None:  # a hook installed before --root: the settings' root
+            from oxtail_py.settings import Settings
+
+            layout = Layout(Settings.from_env().root)
+        else:
+            layout = Layout(Path(call.root))
         if call.event == RESERVE_CHECK and call.session_id is not None:
             from oxtail_py.reservation_check import run  # only edit tools pay for it
 

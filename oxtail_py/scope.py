@@ -11,7 +11,6 @@ from pathlib import Path
 
 from oxtail_py.errors import OxtailError
 from oxtail_py.project_root import find_project_root
-from oxtail_py.settings import expand_home
 
 
 class OutOfScopeError(OxtailError):
@@ -40,6 +39,10 @@ def resolve_project_root(
     own, inferred = infer_project_root(server_cwd)
     if not explicit:
         return own, inferred
+    # Here, not at the top: the hook's mail helper imports this module (via the asks
+    # ledger's `contains`) and would pay ~1.5 ms for a Settings class it never builds.
+    from oxtail_py.settings import expand_home
+
     given = Path(expand_home(explicit, str(home)) if home is not None else explicit)
     root = real(given if given.is_absolute() else Path(server_cwd) / given)
     if not contains(own, root):

@@ -92,7 +92,8 @@ def find_hits(root: str, session_id: str, paths: list[str], cwd: str) -> list[Hi
     own_root = find_project_root(cwd)
     for raw in paths:
         real = os.path.realpath(raw)
-        for project in {own_root, find_project_root(os.path.dirname(real))}:
+        # the caller's project first, then the file's own (a nested repository), once each
+        for project in dict.fromkeys((own_root, find_project_root(os.path.dirname(real)))):
             prefix = project.rstrip("/") + "/"
             if not real.startswith(prefix):
                 continue

@@ -3,10 +3,11 @@
 (a) the installed hook for a Claude `Edit` and a `Bash` call with no holder file (pure
     shell), and for a `Bash` call while reservations exist (still pure shell: only edit
     tools look); (b) the hook for an `Edit` while 10 holders hold 5 patterns each in the
-    project: a free file (the helper starts and says nothing) and a file under another
+    project: a free file (the lean check starts and says nothing) and a file under another
     agent's exclusive reservation (a deny), and the free file again with the lean check
-    started without -S (the site module run: what -S saves); (c) `reserve_files` over MCP against a real
-    server (renewing 3 paths: lock, read 10 holders, overlap checks, write), and the
+    started without -S (the site module run: what -S saves), next to the interpreter's
+    floors with and without -S; (c) `reserve_files` over MCP against a real server
+    (renewing 3 paths: lock, read 10 holders, overlap checks, write), and the
     same in-process (ReservationBook.reserve) for reference. p50/p99 of wall time.
 
     python bench/reservations.py [--runs 200] [--reserves 200]

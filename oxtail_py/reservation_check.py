@@ -28,6 +28,7 @@ import os
 import sys
 import time
 
+from oxtail_py.globmatch import from_regex  # cached per regex: scan built them already
 from oxtail_py.holder_files import EntryRecord, HolderRecord, scan
 from oxtail_py.hook_args import RESERVE_CHECK, UsageError, parse_args, reservations_mode
 from oxtail_py.hook_shapes import context_output, deny_output, render
@@ -85,8 +86,6 @@ def edited_paths(client: str, payload: dict[str, Any]) -> list[str]:
 
 def find_hits(root: str, session_id: str, paths: list[str], cwd: str) -> list[Hit]:
     """Other agents' live reservations under state root `root` matching any of `paths`."""
-    from oxtail_py.globmatch import from_regex  # cached per regex: scan built them already
-
     live: dict[str, list[tuple[HolderRecord, EntryRecord]]] = {}
     hits: list[Hit] = []
     own_root = find_project_root(cwd)

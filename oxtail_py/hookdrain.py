@@ -8,8 +8,8 @@
         installed before the lean entry run; today's hook starts reservation_check.py
         itself (`python -I -S`, without this module's imports)
 
-HELPER is the rendered hook's `python -I -c ...` (isolated mode, the package loaded from
-the directory it was installed from: see hooks/oxtail-hook). ROOT is the state root the
+HELPER is the rendered hook's `python -I [-S] -c ...` (isolated mode, the package loaded
+from the directory it was installed from: see hooks/oxtail-hook). ROOT is the state root the
 shell looked at; the helper drains exactly that root and never derives its own.
 Prints the hook's JSON output on stdout. Fails open: any error is logged to
 stderr, nothing is printed, the exit code is 0, and the mail stays in the inbox

@@ -171,3 +171,24 @@ def test_a_registry_entry_the_registry_rejects_is_ignored_by_the_hook_too(
     assert Registry(layout).get(peer) is not None
     assert not denied(run_hook(hook, "pretooluse", edit(project, "src/app.py"),
                                client="claude"))
+
+
+def test_a_hook_installed_before_the_lean_entry_still_gets_the_same_deny(
+    layout: Layout, project: Path, peer: ProcessIdentity
+) -> None:
+    """Older hooks start `oxtail_py.hookdrain ... reservecheck`: it runs the same check."""
+    reserve(layout, project, peer, "src/app.py")
+    code = ("import sys; from oxtail_py.hookdrain import main; "
+            "raise SystemExit(main(sys.argv[1:]))")
+    argv = [sys.executable, "-c", code, "--root", str(layout.root), "--client", "claude",
+            "reservecheck", ME]
+    old = subprocess.run(argv, input=edit(project, "src/app.py"), capture_output=True,
+                         text=True, timeout=30)
+    assert denied(old)
+    lean = subprocess.run([*argv[:2], code.replace("hookdrain", "reservation_check"),
+                           *argv[3:]], input=edit(project, "src/app.py"),
+                          capture_output=True, text=True, timeout=30)
+    def same(out: str) -> str:  # the time left may tick between the two runs
+        return re.sub(r"\d+ min \d+ s left", "", out)
+
+    assert same(lean.stdout) == same(old.stdout)

@@ -3,9 +3,11 @@
 (a) the installed hook for a Claude `Edit` and a `Bash` call with no holder file (pure
     shell), and for a `Bash` call while reservations exist (still pure shell: only edit
     tools look); (b) the hook for an `Edit` while 10 holders hold 5 patterns each in the
-    project: a free file (the helper starts and says nothing) and a file under another
-    agent's exclusive reservation (a deny); (c) `reserve_files` over MCP against a real
-    server (renewing 3 paths: lock, read 10 holders, overlap checks, write), and the
+    project: a free file (the lean check starts and says nothing) and a file under another
+    agent's exclusive reservation (a deny), and the free file again with the lean check
+    started without -S (the site module run: what -S saves), next to the interpreter's
+    floors with and without -S; (c) `reserve_files` over MCP against a real server
+    (renewing 3 paths: lock, read 10 holders, overlap checks, write), and the
     same in-process (ReservationBook.reserve) for reference. p50/p99 of wall time.
 
     python bench/reservations.py [--runs 200] [--reserves 200]
@@ -114,9 +116,21 @@ def main() -> None:
                 figures, verdict = _time(hook, _payload(project, tool, target), env, args.runs)
                 part = "(a)" if tool == "Bash" else "(b)"
                 print(f"{part} hook {label:44} {figures}   -> {verdict}")
+            with_site = w.agentmail / "hooks" / "oxtail-hook-with-site"
+            text = Path(hook[0]).read_text()
+            lean = "oxtail_py.reservation_check -S reservecheck"
+            assert lean in text, "the hook no longer starts the lean check with -S"
+            with_site.write_text(text.replace(lean, "oxtail_py.reservation_check '' reservecheck"))
+            with_site.chmod(0o700)
+            figures, verdict = _time([str(with_site), *hook[1:]],
+                                     _payload(project, "Edit", "src/a.py"), env, args.runs)
+            print(f"(b) hook {'Edit of a free file, lean check without -S':44} {figures}   "
+                  f"-> {verdict}")
             # The floor under the helper: starting the interpreter it runs, nothing else.
-            figures, _ = _time([sys.executable, "-I", "-c", "pass"], b"", env, args.runs)
-            print(f"    floor: python -I -c pass {'':31} {figures}")
+            for flags in (["-I"], ["-I", "-S"]):
+                figures, _ = _time([sys.executable, *flags, "-c", "pass"], b"", env, args.runs)
+                label = f"floor: python {' '.join(flags)} -c pass"
+                print(f"    {label:49} {figures}")
             samples = asyncio.run(_reserve_over_mcp(w.server(ME), args.reserves))
             print(f"(c) reserve_files over MCP, 3 paths, 10 holders   {_percentiles(samples)}")
             me = identity_of(os.getpid())

@@ -27,35 +27,10 @@ from typing import Final, TypeVar, cast
 
 from oxtail_py.messages import Message
 
-# Bidi_Control (Trojan Source, CVE-2021-42574: overrides and isolates reorder what a
-# reader sees), U+2028/2029 (line breaks to some renderers and to str.splitlines), and
-# lone surrogates (not encodable: they would make the whole output fail to print).
-_UNSAFE: Final = re.compile(
-    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e"
-    "\u2066-\u2069\ud800-\udfff]"
-)
-_DEL_PICTURE: Final = "\u2421"  # ␡
-
-
-def _stand_in(match: re.Match[str]) -> str:
-    code = ord(match.group())
-    if code < 0x20:
-        return chr(0x2400 + code)  # the Control Pictures block: ␀ ... ␛ (ESC) ... ␟
-    if code == 0x7F:
-        return _DEL_PICTURE
-    return f"<U+{code:04X}>"
-
-
-def neutralize(text: str) -> str:
-    """`text` with every terminal- or reader-steering character made visible; keeps \\n, \\t."""
-    return _UNSAFE.sub(_stand_in, text)
-
-
-def first_unsafe(text: str) -> int | None:
-    """The index of the first character `neutralize` would replace, or None."""
-    found = _UNSAFE.search(text)
-    return None if found is None else found.start()
-
+# Re-exported (`as`): defined in neutral.py, which the hook's lean check imports alone.
+from oxtail_py.neutral import first_unsafe as first_unsafe
+from oxtail_py.neutral import neutralize as neutralize
+from oxtail_py.neutral import quoted as quoted
 
 _T = TypeVar("_T")
 
@@ -75,11 +50,6 @@ def neutralize_json(value: _T) -> _T:
 def encoded_size(text: str) -> int:
     """Bytes `text` takes as a JSON string in a hook's output (UTF-8, quotes included)."""
     return len(json.dumps(text, ensure_ascii=False).encode("utf-8"))
-
-
-def quoted(text: str) -> str:
-    """`text` neutralised, as one JSON string literal: it cannot hold a line break."""
-    return json.dumps(neutralize(text), ensure_ascii=False)
 
 
 # -- the hook's delivery text -------------------------------------------------------

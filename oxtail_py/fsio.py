@@ -14,10 +14,18 @@ import errno
 import json
 import os
 import stat
-from pathlib import Path
-from typing import Any, Final
 
 from oxtail_py.errors import DiskFullError, FileTooLargeError, StateRootError, UnsafePathError
+
+# Lean at import time (no pathlib, no typing): the hook's reservation check reads holder
+# and registry files through this module in a fresh interpreter on every edit tool call.
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy knows the name)
+if TYPE_CHECKING:
+    from pathlib import Path
+    from typing import Any, Final
+
+    # The readers take a str too (the lean check names paths with strings).
+    AnyPath = str | os.PathLike[str]
 
 DIR_MODE: Final = 0o700
 FILE_MODE: Final = 0o600
@@ -75,7 +83,7 @@ def ensure_tree(root: Path, path: Path) -> Path:
     return current
 
 
-def is_private_dir(path: Path) -> bool:
+def is_private_dir(path: AnyPath) -> bool:
     """`path` is a real directory (not a symlink to one). No creation, no exceptions."""
     try:
         return stat.S_ISDIR(os.lstat(path).st_mode)
@@ -96,7 +104,7 @@ def refuse_symlink(path: Path) -> None:
         )
 
 
-def open_private(path: Path, flags: int) -> int:
+def open_private(path: AnyPath, flags: int) -> int:
     """os.open for one of our files: never follows a symlink, never blocks on a FIFO,
     and returns only a descriptor of a regular file (created 0600)."""
     try:
@@ -123,7 +131,7 @@ def open_private(path: Path, flags: int) -> int:
     return fd
 
 
-def read_fd(fd: int, path: Path, max_bytes: int) -> bytes:
+def read_fd(fd: int, path: AnyPath, max_bytes: int) -> bytes:
     """All of an open regular file, refusing one larger than `max_bytes`."""
     size = os.fstat(fd).st_size
     if size > max_bytes:
@@ -143,7 +151,7 @@ def read_fd(fd: int, path: Path, max_bytes: int) -> bytes:
         chunks.append(chunk)
 
 
-def read_private(path: Path, *, max_bytes: int = MAX_JSON_BYTES) -> bytes:
+def read_private(path: AnyPath, *, max_bytes: int = MAX_JSON_BYTES) -> bytes:
     """Read one of our files: regular files only, at most `max_bytes`."""
     fd = open_private(path, os.O_RDONLY)
     try:
@@ -169,7 +177,7 @@ def read_user_config(path: Path, *, max_bytes: int = MAX_CONFIG_BYTES) -> bytes 
         os.close(fd)
 
 
-def load_json(path: Path, *, max_bytes: int = MAX_JSON_BYTES) -> Any:
+def load_json(path: AnyPath, *, max_bytes: int = MAX_JSON_BYTES) -> Any:
     """Parse one of our JSON files. Any parse failure (bad UTF-8, bad JSON, nesting too
     deep for the parser, a number too large) is a ValueError with the reason."""
     data = read_private(path, max_bytes=max_bytes)

@@ -18,14 +18,18 @@ of characters the patterns cannot tell apart) and returns the shortest such path
 from __future__ import annotations
 
 import functools
-import importlib
 from collections import deque
-from dataclasses import dataclass, field
-from typing import Any, Final
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy knows the name)
+if TYPE_CHECKING:
+    from typing import Any, Final
 
 # The regex parser of the standard library (`re` itself uses it). Untyped, private:
 # pinned by tests/unit/test_globmatch.py, which compares with `re` on many paths.
-_sre: Any = importlib.import_module("re._parser")
+# Lean on purpose (no dataclasses, typing or importlib at run time): the hook's
+# reservation check runs this module in a fresh interpreter on every edit tool call,
+# and `re` is loaded there anyway (json imports it).
+_sre: Any = __import__("re._parser", fromlist=["_parser"])
 
 MAX_REGEX_CHARS: Final = 4096
 MAX_STATES: Final = 4096
@@ -41,13 +45,16 @@ class PatternError(ValueError):
     """A regex outside what a reservation pattern may be (forged or corrupt)."""
 
 
-@dataclass(frozen=True, slots=True)
 class _CharSet:
-    """One character position: ranges (inclusive), possibly negated."""
+    """One character position: ranges (inclusive), possibly negated. Never changed."""
 
-    ranges: tuple[tuple[int, int], ...]
-    negated: bool = False
-    newline_too: bool = True  # `.` does not match a newline (no DOTALL), `[^/]` does
+    __slots__ = ("negated", "newline_too", "ranges")
+
+    def __init__(self, ranges: tuple[tuple[int, int], ...], negated: bool = False,
+                 newline_too: bool = True) -> None:
+        self.ranges = ranges
+        self.negated = negated
+        self.newline_too = newline_too  # `.` does not match a newline (no DOTALL), `[^/]` does
 
     def __contains__(self, c: int) -> bool:
         inside = any(lo <= c <= hi for lo, hi in self.ranges)
@@ -59,17 +66,19 @@ class _CharSet:
 _ANY: Final = _CharSet((), negated=True, newline_too=False)
 
 
-@dataclass(slots=True)
 class Nfa:
     """States 0..n-1; `start`; one `accept` state. Edges: char sets, epsilons, and
     end-only epsilons (`$`), taken only once the whole path is read."""
 
-    chars: list[list[tuple[_CharSet, int]]] = field(default_factory=list)
-    eps: list[list[int]] = field(default_factory=list)
-    end_eps: list[list[int]] = field(default_factory=list)
-    start: int = 0
-    accept: int = 0
-    prefix: str = ""  # every path it matches starts with this (the regex's literal head)
+    __slots__ = ("accept", "chars", "end_eps", "eps", "prefix", "start")
+
+    def __init__(self) -> None:
+        self.chars: list[list[tuple[_CharSet, int]]] = []
+        self.eps: list[list[int]] = []
+        self.end_eps: list[list[int]] = []
+        self.start = 0
+        self.accept = 0
+        self.prefix = ""  # every path it matches starts with this (the regex's literal head)
 
     def new(self) -> int:
         if len(self.chars) >= MAX_STATES:

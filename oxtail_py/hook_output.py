@@ -16,9 +16,13 @@ of additionalContext: the model gets a `<persisted-output>` notice with a 2 KB p
 
 from __future__ import annotations
 
-import json
 from enum import StrEnum
-from typing import Final, Literal, TypedDict
+from typing import Final, Literal, TypedDict, cast
+
+from oxtail_py import hook_shapes
+
+# Re-exported (`as`): defined in hook_shapes.py, which the hook's lean check imports alone.
+from oxtail_py.hook_shapes import MAX_DENY_REASON_CHARS as MAX_DENY_REASON_CHARS
 
 
 class Client(StrEnum):
@@ -96,9 +100,6 @@ class DenyOutput(TypedDict):
 
 HookOutput = ContextOutput | BlockOutput | DenyOutput
 
-# The most reason text a deny carries: it names the holders and how to ask them.
-MAX_DENY_REASON_CHARS: Final = 4000
-
 
 class UnsupportedHookEvent(ValueError):
     """A (client, event) pair with no known output shape: a programming error."""
@@ -110,17 +111,12 @@ def hook_output(client: Client, event: HookEvent, context_text: str) -> HookOutp
         raise UnsupportedHookEvent(f"{client} has no {event} hook")
     if event is HookEvent.STOP:
         return {"decision": "block", "reason": context_text}
-    return {
-        "hookSpecificOutput": {
-            "hookEventName": EVENT_NAMES[event],
-            "additionalContext": context_text,
-        }
-    }
+    return cast(ContextOutput, hook_shapes.context_output(EVENT_NAMES[event], context_text))
 
 
 def render(output: HookOutput) -> str:
     """One compact JSON line, as the hook prints it (both clients read UTF-8)."""
-    return json.dumps(output, ensure_ascii=False, separators=(",", ":"))
+    return hook_shapes.render(output)
 
 
 def fits(client: Client, context_text: str) -> bool:
@@ -135,10 +131,4 @@ def deny_output(reason: str) -> DenyOutput:
     keys for Claude Code and Codex (checked against both binaries:
     tests/e2e/test_reservations_real.py), and no others: Codex drops an output with an
     unknown key, and the edit would run."""
-    return {
-        "hookSpecificOutput": {
-            "hookEventName": "PreToolUse",
-            "permissionDecision": "deny",
-            "permissionDecisionReason": reason[:MAX_DENY_REASON_CHARS],
-        }
-    }
+    return cast(DenyOutput, hook_shapes.deny_output(reason))

@@ -4,11 +4,12 @@
         EVENT: pretooluse | posttooluse | userpromptsubmit | stop
     HELPER --root ROOT [--client claude] sessionstart        (payload on stdin)
     HELPER --root ROOT [--client claude|codex] reservecheck SESSION_ID   (payload on stdin)
-        the PreToolUse check of a file-edit tool against file reservations
-        (reservation_check.py): prints a deny or a warning, or nothing
+        the PreToolUse check of a file-edit tool against file reservations: what hooks
+        installed before the lean entry run; today's hook starts reservation_check.py
+        itself (`python -I -S`, without this module's imports)
 
-HELPER is the rendered hook's `python -I -c ...` (isolated mode, the package loaded from
-the directory it was installed from: see hooks/oxtail-hook). ROOT is the state root the
+HELPER is the rendered hook's `python -I [-S] -c ...` (isolated mode, the package loaded
+from the directory it was installed from: see hooks/oxtail-hook). ROOT is the state root the
 shell looked at; the helper drains exactly that root and never derives its own.
 Prints the hook's JSON output on stdout. Fails open: any error is logged to
 stderr, nothing is printed, the exit code is 0, and the mail stays in the inbox
@@ -20,16 +21,17 @@ from __future__ import annotations
 import json
 import os
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from oxtail_py.errors import InvalidSessionIdError
 from oxtail_py.fsio import atomic_write_json, ensure_tree
+from oxtail_py.hook_args import RESERVE_CHECK, parse_args
+from oxtail_py.hook_args import HookCall as HookCall  # re-exported: the parsed call
+from oxtail_py.hook_args import UsageError as UsageError
 from oxtail_py.hook_output import CONTEXT_LIMIT_BYTES, Client, HookEvent, hook_output
 from oxtail_py.hook_output import render as render_output
-from oxtail_py.layout import Layout, validate_session_id
-from oxtail_py.settings import Settings
+from oxtail_py.layout import Layout
+from oxtail_py.names import is_session_id
 
 # The most one hook output may print, JSON line included (framing, bodies, previews):
 # what does not fit stays in the inbox, in order, for the next tool call. The text
@@ -121,7 +123,7 @@ def _owed_notice(
 def session_start(layout: Layout, payload: dict[str, Any]) -> None:
     """Drop this session's identity for the MCP server under the same client process."""
     sid = payload.get("session_id")
-    if not isinstance(sid, str) or not _is_session_id(sid):
+    if not isinstance(sid, str) or not is_session_id(sid):
         return
     from oxtail_py.identity import detect_client  # psutil: only SessionStart pays for it
 
@@ -142,82 +144,23 @@ def session_start(layout: Layout, payload: dict[str, Any]) -> None:
     )
 
 
-CLIENTS: Final = tuple(c.value for c in Client)
-DRAIN_EVENTS: Final = ("pretooluse", "posttooluse", "userpromptsubmit", "stop")
-SESSION_START: Final = "sessionstart"
-RESERVE_CHECK: Final = "reservecheck"
 # A SessionStart payload is a few hundred bytes; more is not a client's.
 MAX_PAYLOAD_BYTES: Final = 1 << 20
-# An edit tool's payload carries the new content (a Write of a large file): past this
-# the check fails open and the edit runs.
-MAX_EDIT_PAYLOAD_BYTES: Final = 64 << 20
-
-
-class UsageError(ValueError):
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class HookCall:
-    root: Path | None  # None: an older hook that did not pass it (Settings decides)
-    client: str
-    event: str
-    session_id: str | None  # the drain events' id; SessionStart reads its payload
-
-
-def _is_session_id(value: str) -> bool:
-    try:
-        validate_session_id(value)
-    except InvalidSessionIdError:
-        return False
-    return True
-
-
-def parse_args(argv: list[str]) -> HookCall:
-    """`[--root ROOT] [--client NAME] EVENT [SESSION_ID]`, strictly (no argparse: the
-    helper starts on a tool call and argparse costs milliseconds to import)."""
-    root: Path | None = None
-    client = "claude"
-    rest = list(argv)
-    while rest and rest[0] in ("--root", "--client"):
-        if len(rest) < 2:
-            raise UsageError(f"{rest[0]} needs a value")
-        flag, value, rest = rest[0], rest[1], rest[2:]
-        if flag == "--root":
-            if not os.path.isabs(value):
-                raise UsageError(f"--root must be an absolute path, not {value!r}")
-            root = Path(value)
-        else:
-            client = value
-    if client not in CLIENTS:
-        raise UsageError(f"unknown client {client!r}; expected one of {CLIENTS}")
-    if not rest:
-        raise UsageError("missing EVENT")
-    event, rest = rest[0], rest[1:]
-    if event == SESSION_START and not rest:
-        return HookCall(root, client, event, None)
-    if (event in DRAIN_EVENTS or event == RESERVE_CHECK) and len(rest) == 1:
-        if not _is_session_id(rest[0]):
-            raise UsageError(f"invalid session id {rest[0]!r}")
-        return HookCall(root, client, event, rest[0])
-    raise UsageError(f"unexpected arguments {argv!r}")
 
 
 def main(argv: list[str]) -> int:
     try:
         call = parse_args(argv)
-        layout = Layout(call.root if call.root is not None else Settings.from_env().root)
-        if call.event == RESERVE_CHECK and call.session_id is not None:
-            from oxtail_py.reservation_check import check  # only edit tools pay for it
+        if call.root is None:  # a hook installed before --root: the settings' root
+            from oxtail_py.settings import Settings
 
-            raw = sys.stdin.buffer.read(MAX_EDIT_PAYLOAD_BYTES + 1)
-            if len(raw) > MAX_EDIT_PAYLOAD_BYTES:
-                raise UsageError(f"edit payload over {MAX_EDIT_PAYLOAD_BYTES} bytes; not checked")
-            mode = Settings.from_env().reservations_mode
-            line = check(layout, call.client, call.session_id, raw, mode)
-            if line is not None:
-                sys.stdout.buffer.write((line + "\n").encode("utf-8"))
-                sys.stdout.flush()
+            layout = Layout(Settings.from_env().root)
+        else:
+            layout = Layout(Path(call.root))
+        if call.event == RESERVE_CHECK and call.session_id is not None:
+            from oxtail_py.reservation_check import run  # only edit tools pay for it
+
+            run(str(layout.root), call.client, call.session_id)
         elif call.session_id is None:
             raw = sys.stdin.buffer.read(MAX_PAYLOAD_BYTES + 1)
             if len(raw) > MAX_PAYLOAD_BYTES:

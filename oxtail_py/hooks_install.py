@@ -106,6 +106,10 @@ def hook_placeholders(root: Path) -> dict[str, str]:
         "SID_CHARS": on_disk.SESSION_ID_CHARS,
         "SID_MAX": str(on_disk.SESSION_ID_MAX),
         "EDIT_TOOL_PATTERNS": edit_tool_patterns(),
+        # The drain and the reservation check need nothing from site-packages on Linux
+        # (liveness is read from /proc), so they skip the site module; elsewhere procs asks
+        # psutil, which lives there.
+        "NO_SITE": "-S" if sys.platform == "linux" else "''",
     }
 
 

@@ -41,6 +41,7 @@
       events/lock/                                   held only while the log rotates
 
 A project key is the first 32 hex digits of the sha256 of the project root's realpath.
+The names themselves live in names.py (lean: the hook's reservation check uses them).
 
 A mailbox key is a client session id, or `pid-<pid>-<start>` for a server that
 does not know its session yet.
@@ -52,59 +53,65 @@ writing files is fsio.py's job (0700/0600, symlinks and FIFOs refused).
 
 from __future__ import annotations
 
-import hashlib
 import re
-import string
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
 from oxtail_py.errors import InvalidSessionIdError
+from oxtail_py.names import (  # re-exported: the names are layout's, defined lean there
+    ASKS,
+    CLAIM_PREFIX,
+    DROPS,
+    EVENTS,
+    HOLDER_PREFIX,
+    HOLDER_SUFFIX,
+    HOOKS,
+    INBOX,
+    LEDGER,
+    MAILBOXES,
+    NOTES,
+    OBLIGATIONS,
+    OWED,
+    PID_BOX_PREFIX,
+    RECEIPTS,
+    RESERVATIONS,
+    SESSION_ID_CHARS,
+    SESSION_ID_FIRST_CHARS,
+    SESSION_ID_MAX,
+    SESSION_ID_RE,
+    SESSIONS,
+    SPAWN_ID_RE,
+    SPAWNS,
+    STATUS,
+    WAKE,
+    holder_file_name,
+    holder_token,
+    is_session_id,
+    project_key,
+    quarantine_name,
+    reservations_dir,
+    session_file,
+)
 from oxtail_py.procs import ProcessIdentity
 
-# Names under the state root. The shell hook is rendered from these (hooks_install).
-SESSIONS: Final = "sessions"
-MAILBOXES: Final = "mailboxes"
-STATUS: Final = "status"
-DROPS: Final = "drops"
-HOOKS: Final = "hooks"
-WAKE: Final = "wake"
-SPAWNS: Final = "spawns"
-ASKS: Final = "asks"
-LEDGER: Final = "ledger"
-RECEIPTS: Final = "receipts"
-OBLIGATIONS: Final = "obligations"
-OWED: Final = "owed"
-EVENTS: Final = "events"
-INBOX: Final = "inbox.jsonl"
-RESERVATIONS: Final = "reservations"
-NOTES: Final = "notes"
-HOLDER_PREFIX: Final = "h."  # the hook's fast path globs reservations/*/h.*.json
-HOLDER_SUFFIX: Final = ".json"
-CLAIM_PREFIX: Final = "claim."
+__all__ = [  # names.py's names are layout's too: one import for every caller
+    "ASKS", "CLAIM_PREFIX", "DROPS", "EVENTS", "HOLDER_PREFIX", "HOLDER_SUFFIX", "HOOKS", "INBOX",
+    "LEDGER", "MAILBOXES", "MESSAGE_ID_RE", "NOTES", "OBLIGATIONS", "OBLIGATION_PARTS", "OWED",
+    "PID_BOX_PREFIX", "RECEIPTS", "RESERVATIONS", "SESSIONS", "SESSION_ID_CHARS",
+    "SESSION_ID_FIRST_CHARS", "SESSION_ID_MAX", "SESSION_ID_RE", "SPAWNS", "SPAWN_ID_RE", "STATUS",
+    "WAKE", "Layout", "MailboxPaths", "ReservationPaths", "WakePaths", "is_pid_box_key",
+    "pid_box_key", "project_key", "validate_mailbox_key", "validate_message_id_shape",
+    "validate_session_id",
+]
 
-# Shapes we accept before using a value in a path. Session ids from the clients
-# are UUIDs; we allow any short token of this alphabet (no dots: no `..`).
-# The alphabets are spelled out (not ranges) so the shell hook, rendered from them,
-# matches exactly these bytes in any locale.
-SESSION_ID_MAX: Final = 128
-SESSION_ID_FIRST_CHARS: Final = string.ascii_letters + string.digits
-SESSION_ID_CHARS: Final = SESSION_ID_FIRST_CHARS + "_-"
-SESSION_ID_RE: Final = re.compile(
-    f"[{re.escape(SESSION_ID_FIRST_CHARS)}]"
-    f"[{re.escape(SESSION_ID_CHARS)}]{{0,{SESSION_ID_MAX - 1}}}"
-)
-# A spawn id is 128 random bits in hex (spawn/records.py): a name in the state root, and
-# the value of OXTAIL_SPAWN_ID in the spawned client's environment.
-SPAWN_ID_RE: Final = re.compile(r"[0-9a-f]{32}")
-PID_BOX_PREFIX: Final = "pid-"
 MESSAGE_ID_RE: Final = re.compile(r"[0-9a-f]{16}")
 OBLIGATION_PARTS: Final = ("", "blocked", "done")
 _PID_BOX_RE: Final = re.compile(r"pid-[0-9]+-[0-9]+\.[0-9]{2}")
 
 
 def validate_session_id(session_id: str) -> str:
-    if not SESSION_ID_RE.fullmatch(session_id) or session_id.startswith(PID_BOX_PREFIX):
+    if not is_session_id(session_id):
         raise InvalidSessionIdError(
             f"invalid session id {session_id!r}: expected 1-128 characters of letters, "
             "digits, '-' or '_' (a Claude Code session id or Codex thread id is a UUID)"
@@ -196,11 +203,6 @@ class MailboxPaths:
         return ProcessIdentity.parse_token(f"{parts[1]}.{parts[2]}")
 
 
-def project_key(project_root: Path) -> str:
-    """A fixed-length directory name for a project (its realpath can be any length)."""
-    return hashlib.sha256(str(project_root).encode("utf-8", "surrogateescape")).hexdigest()[:32]
-
-
 @dataclass(frozen=True, slots=True)
 class ReservationPaths:
     """The reservations of one project: one file per holder, written only by it."""
@@ -212,17 +214,16 @@ class ReservationPaths:
         return self.directory / "lock"
 
     def holder(self, server: ProcessIdentity) -> Path:
-        return self.directory / f"{HOLDER_PREFIX}{server.token()}{HOLDER_SUFFIX}"
+        return self.directory / holder_file_name(server.token())
 
     @staticmethod
     def holder_of(name: str) -> ProcessIdentity | None:
         """The server a holder file is named for, or None for any other name."""
-        if not (name.startswith(HOLDER_PREFIX) and name.endswith(HOLDER_SUFFIX)):
-            return None
-        return ProcessIdentity.parse_token(name[len(HOLDER_PREFIX) : -len(HOLDER_SUFFIX)])
+        parsed = holder_token(name)
+        return None if parsed is None else ProcessIdentity(*parsed)
 
     def quarantine(self, name: str, stamp_ns: int) -> Path:
-        return self.directory / f"q.{name}.{stamp_ns}"
+        return self.directory / quarantine_name(name, stamp_ns)
 
 
 @dataclass(frozen=True, slots=True)
@@ -297,7 +298,7 @@ class Layout:
         return self.root / NOTES
 
     def reservations(self, project_root: Path) -> ReservationPaths:
-        return ReservationPaths(self.reservations_dir / project_key(project_root))
+        return ReservationPaths(Path(reservations_dir(str(self.root), project_root)))
 
     def notes_file(self, project_root: Path) -> Path:
         return self.notes_dir / f"{project_key(project_root)}.json"
@@ -323,7 +324,7 @@ class Layout:
         return self.events_dir / "lock"
 
     def session_file(self, pid: int) -> Path:
-        return self.sessions_dir / f"{pid}.json"
+        return Path(session_file(str(self.root), pid))
 
     def mailbox(self, key: str) -> MailboxPaths:
         return MailboxPaths(self.mailboxes_dir / validate_mailbox_key(key))

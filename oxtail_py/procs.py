@@ -13,14 +13,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING
+
+from oxtail_py.names import parse_process_token
+from oxtail_py.proc_start import START_FORMAT as _START_FORMAT
+from oxtail_py.proc_start import read_stat as _linux_read_stat
 
 if TYPE_CHECKING:
     import psutil
-
-# psutil's create_time is boot time + start ticks / CLK_TCK (100 on Linux), so
-# two decimals are exact and the string form is stable across readers.
-_START_FORMAT: Final = "{:.2f}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +29,7 @@ class ProcessIdentity:
     start: str  # create time, seconds since the epoch, formatted with _START_FORMAT
 
     def is_alive(self) -> bool:
+        # proc_start.is_alive's rule, through this context's snapshot memo when one is open
         return start_time(self.pid) == self.start
 
     def token(self) -> str:
@@ -37,15 +38,8 @@ class ProcessIdentity:
 
     @classmethod
     def parse_token(cls, token: str) -> ProcessIdentity | None:
-        pid_text, sep, start = token.partition("-")
-        if not sep or not pid_text.isdigit() or not _looks_like_start(start):
-            return None
-        return cls(int(pid_text), start)
-
-
-def _looks_like_start(text: str) -> bool:
-    whole, dot, frac = text.partition(".")
-    return bool(dot) and whole.isdigit() and frac.isdigit() and len(frac) == 2
+        parsed = parse_process_token(token)
+        return None if parsed is None else cls(*parsed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,29 +128,11 @@ def _read_stat(pid: int) -> ProcStat | None:
         return None
 
 
-_BOOT_TIME: float | None = None
-
-
 def _linux_stat(pid: int) -> ProcStat | None:
-    """psutil's create_time, computed the same way (btime + starttime ticks / CLK_TCK)
-    straight from /proc: the hook helper then starts without importing psutil."""
-    global _BOOT_TIME
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            stat = fh.read()
-    except (FileNotFoundError, ProcessLookupError, PermissionError, ValueError):
-        return None
-    # Fields after the command name, which is in parentheses and may contain spaces.
-    fields = stat[stat.rfind(b")") + 2 :].split()
-    if len(fields) < 20:
-        return None
-    if fields[0] == b"Z":
-        return ProcStat(int(fields[1]), None)
-    if _BOOT_TIME is None:
-        with open("/proc/stat", "rb") as fh:
-            _BOOT_TIME = next(float(ln.split()[1]) for ln in fh if ln.startswith(b"btime"))
-    ticks = os.sysconf("SC_CLK_TCK")
-    return ProcStat(int(fields[1]), _START_FORMAT.format(int(fields[19]) / ticks + _BOOT_TIME))
+    """One read of /proc/<pid>/stat (proc_start.read_stat: the lean definition the hook's
+    reservation check shares), as a ProcStat."""
+    found = _linux_read_stat(pid)
+    return None if found is None else ProcStat(*found)
 
 
 def identity_of(pid: int) -> ProcessIdentity | None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import atexit
 import os
-import re
 import signal
 import stat
 import sys
@@ -23,17 +22,16 @@ from typing import Any, Final
 from oxtail_py.errors import InvalidMessageError, OxtailError
 from oxtail_py.framing import first_unsafe
 from oxtail_py.fsio import atomic_write_json, ensure_tree, is_private_dir, load_json
-from oxtail_py.layout import SESSION_ID_RE, SPAWN_ID_RE, Layout
+from oxtail_py.layout import Layout
 from oxtail_py.messages import now_iso
 from oxtail_py.procs import ProcessIdentity
 
-MAX_PURPOSE_CHARS: Final = 200
-MAX_PREVIOUS_SESSION_IDS: Final = 16
-# Linux's pid_max ceiling (2**22); a larger "pid" in an entry is forged.
-_PID_MAX: Final = 1 << 22
-_MAX_CAPABILITIES: Final = 32
-# A registry field longer than this is not ours (paths are the longest we write).
-_MAX_FIELD_CHARS: Final = 4096
+# Re-exported (`as`): the entry's shape is checked in registry_entry.py, which the hook's
+# lean reservation check shares.
+from oxtail_py.registry_entry import MAX_PREVIOUS_SESSION_IDS as MAX_PREVIOUS_SESSION_IDS
+from oxtail_py.registry_entry import MAX_PURPOSE_CHARS as MAX_PURPOSE_CHARS
+from oxtail_py.registry_entry import ROLE_RE as ROLE_RE
+from oxtail_py.registry_entry import entry_problem
 
 
 def validate_purpose(purpose: str) -> str:
@@ -54,10 +52,6 @@ def validate_purpose(purpose: str) -> str:
             code="purpose-too-long",
         )
     return purpose
-
-
-# A role names a group of agents (`@role:<name>` targets them all): a short lowercase word.
-ROLE_RE: Final = re.compile(r"[a-z0-9][a-z0-9_-]{0,31}")
 
 
 def validate_role(role: str) -> str:
@@ -134,101 +128,23 @@ class SessionEntry:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> SessionEntry:
         """Parse a peer-written entry. Peers (or a hostile process of the same user) write
-        these files, so every field is checked for type and shape here, once, and any
-        failure is one `bad-registry-entry` error: a reader never sees a half-valid entry
-        (`1e400` parses as float inf, whose int() raises OverflowError, not ValueError)."""
-        try:
-            pid, start = data["server_pid"], data["server_start"]
-            if not isinstance(pid, int) or isinstance(pid, bool) or not 0 < pid <= _PID_MAX:
-                raise ValueError(f"server_pid {pid!r} is not a process id")
-            if not isinstance(start, str) or ProcessIdentity.parse_token(f"{pid}-{start}") is None:
-                raise ValueError(f"server_start {start!r} is not a start time")
-            sections = {k: data.get(k) or {} for k in ("client", "tmux", "state")}
-            if not all(isinstance(v, dict) for v in sections.values()):
-                raise ValueError("client, tmux and state must be objects")
-            parent = data.get("parent")
-            if parent is not None and not isinstance(parent, dict):
-                raise ValueError("parent must be an object")
-            capabilities = data.get("capabilities") or []
-            if not isinstance(capabilities, list) or len(capabilities) > _MAX_CAPABILITIES:
-                raise ValueError("capabilities must be a short list")
-            entry = cls(
-                server_pid=pid,
-                server_start=start,
-                started_at=str(data.get("started_at") or "")[:64],
-                client=ClientInfo(**sections["client"]),
-                tmux=TmuxInfo(**sections["tmux"]),
-                state=StateCard(**sections["state"]),
-                capabilities=[str(c)[:64] for c in capabilities],
-                parent=ParentInfo(**parent) if parent is not None else None,
-            )
-        except (KeyError, TypeError, ValueError, OverflowError) as exc:
-            raise OxtailError(
-                f"malformed registry entry: {exc}", code="bad-registry-entry"
-            ) from exc
-        entry._check_shapes()
-        return entry
-
-    def _check_shapes(self) -> None:
-        """Peers write these files: a field of the wrong type or shape rejects the entry
-        instead of failing every reader later (session ids become mailbox paths)."""
-        strings = {
-            "client.type": self.client.type,
-            "client.transcript_path": self.client.transcript_path,
-            "client.cwd": self.client.cwd,
-            "client.identity_source": self.client.identity_source,
-            "tmux.pane": self.tmux.pane,
-            "tmux.session": self.tmux.session,
-            "state.updated_at": self.state.updated_at,
-        }
-        bad = [
-            name
-            for name, value in strings.items()
-            if not isinstance(value, str | None) or len(value or "") > _MAX_FIELD_CHARS
-        ]
-        sid = self.client.session_id
-        if sid is not None and (not isinstance(sid, str) or not SESSION_ID_RE.fullmatch(sid)):
-            bad.append("client.session_id")
-        purpose = self.state.purpose
-        if not isinstance(purpose, str) or len(purpose) > 4 * MAX_PURPOSE_CHARS:
-            bad.append("state.purpose")
-        role = self.state.role
-        if not isinstance(role, str) or (role and not ROLE_RE.fullmatch(role)):
-            bad.append("state.role")
-        if not isinstance(self.client.claimed, bool):
-            bad.append("client.claimed")
-        previous = self.client.previous_session_ids
-        if not isinstance(previous, list) or len(previous) > MAX_PREVIOUS_SESSION_IDS or not all(
-            isinstance(p, str) and SESSION_ID_RE.fullmatch(p) for p in previous
-        ):
-            bad.append("client.previous_session_ids")
-        bad += _bad_parent(self.parent)
-        if bad:
-            raise OxtailError(
-                f"malformed registry entry: bad {', '.join(bad)}", code="bad-registry-entry"
-            )
-
-
-def _bad_parent(parent: ParentInfo | None) -> list[str]:
-    if parent is None:
-        return []
-    bad = []
-    if not isinstance(parent.spawn_id, str) or not SPAWN_ID_RE.fullmatch(parent.spawn_id):
-        bad.append("parent.spawn_id")
-    if parent.by not in ("agent", "person"):
-        bad.append("parent.by")
-    sid = parent.session_id
-    if sid is not None and (not isinstance(sid, str) or not SESSION_ID_RE.fullmatch(sid)):
-        bad.append("parent.session_id")
-    if not isinstance(parent.depth, int) or isinstance(parent.depth, bool) or not (
-        0 < parent.depth <= 64
-    ):
-        bad.append("parent.depth")
-    for name in ("name", "child_name", "role"):
-        value = getattr(parent, name)
-        if not isinstance(value, str) or len(value) > MAX_PURPOSE_CHARS:
-            bad.append(f"parent.{name}")
-    return bad
+        these files, so the whole entry is checked first (registry_entry.entry_problem)
+        and any failure is one `bad-registry-entry` error: a reader never sees a
+        half-valid entry."""
+        problem = entry_problem(data)
+        if problem is not None:
+            raise OxtailError(f"malformed registry entry: {problem}", code="bad-registry-entry")
+        parent = data.get("parent")
+        return cls(
+            server_pid=data["server_pid"],
+            server_start=data["server_start"],
+            started_at=str(data.get("started_at") or "")[:64],
+            client=ClientInfo(**(data.get("client") or {})),
+            tmux=TmuxInfo(**(data.get("tmux") or {})),
+            state=StateCard(**(data.get("state") or {})),
+            capabilities=[str(c)[:64] for c in data.get("capabilities") or []],
+            parent=ParentInfo(**parent) if parent is not None else None,
+        )
 
 
 @dataclass(frozen=True, slots=True)

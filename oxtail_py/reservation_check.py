@@ -1,4 +1,6 @@
-"""The hook's reservation check: may this edit tool call run? Never imports mcp or pathspec.
+"""The hook's reservation check: may this edit tool call run? The lean entry of the hook.
+
+    HELPER-LEAN --root ROOT --client claude|codex reservecheck SESSION_ID   (payload on stdin)
 
 The shell hook starts this only for a file-edit tool (Claude Code: Edit, Write, MultiEdit,
 NotebookEdit; Codex: apply_patch) and only when some holder file exists under the root.
@@ -8,24 +10,33 @@ naming the holder, its reason, its expiry and the exact ask_peer call (advisory 
 a warning instead). Shared: a warning. The caller's own reservations (any session id of
 the same server, so /clear keeps them) never get in its way.
 
-Fails open: the caller (hookdrain.main) prints nothing on any error, and the edit runs.
-Shell commands that write files (sed -i, git checkout, a script) cannot be checked.
+It runs in a fresh `python -I -S` on every such call, so it imports only the standard
+library's os, time and json (json brings re) and lean modules of ours that share their
+definitions with the rest of oxtail: names.py (layout), proc_start.py (liveness),
+holder_files.py (the one holder-file reader), registry_entry.py, globmatch.py,
+project_root.py, neutral.py, hook_shapes.py, hook_args.py. No dataclasses, pathlib,
+typing, enum, hashlib or datetime (tests/integration/test_reservation_hook.py holds it).
+
+Fails open: `main` prints nothing on any error (stderr gets a line), exits 0, and the edit
+runs. Shell commands that write files (sed -i, git checkout, a script) cannot be checked.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import sys
 import time
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Final
 
-from oxtail_py.framing import neutralize, quoted
-from oxtail_py.hook_output import Client, HookEvent, HookOutput, deny_output, hook_output
-from oxtail_py.layout import Layout
-from oxtail_py.reservations import Reservation, ReservationBook
-from oxtail_py.scope import infer_project_root
+from oxtail_py.globmatch import from_regex  # cached per regex: scan built them already
+from oxtail_py.holder_files import EntryRecord, HolderRecord, scan
+from oxtail_py.hook_args import RESERVE_CHECK, UsageError, parse_args, reservations_mode
+from oxtail_py.hook_shapes import context_output, deny_output, render
+from oxtail_py.project_root import find_project_root
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy knows the name)
+if TYPE_CHECKING:
+    from typing import Any, Final
 
 CLAUDE_EDIT_TOOLS: Final = {"Edit": "file_path", "Write": "file_path", "MultiEdit": "file_path",
                             "NotebookEdit": "notebook_path"}
@@ -35,12 +46,20 @@ PATCH_HEADERS: Final = ("*** Add File: ", "*** Update File: ", "*** Delete File:
                         "*** Move to: ")
 MAX_PATHS: Final = 256
 MAX_SHOWN: Final = 5
+# An edit tool's payload carries the new content (a Write of a large file): past this
+# the check fails open and the edit runs.
+MAX_EDIT_PAYLOAD_BYTES: Final = 64 << 20
 
 
-@dataclass(frozen=True, slots=True)
 class Hit:
-    path: str  # relative to its project
-    reservation: Reservation
+    """A file of the call (relative to its project) under another agent's reservation."""
+
+    __slots__ = ("entry", "holder", "path")
+
+    def __init__(self, path: str, holder: HolderRecord, entry: EntryRecord) -> None:
+        self.path = path
+        self.holder = holder
+        self.entry = entry
 
 
 def edited_paths(client: str, payload: dict[str, Any]) -> list[str]:
@@ -51,11 +70,11 @@ def edited_paths(client: str, payload: dict[str, Any]) -> list[str]:
     if not isinstance(tool_input, dict) or not isinstance(cwd, str) or not os.path.isabs(cwd):
         return []
     found: list[str] = []
-    if client == Client.CLAUDE and tool in CLAUDE_EDIT_TOOLS:
+    if client == "claude" and tool in CLAUDE_EDIT_TOOLS:
         value = tool_input.get(CLAUDE_EDIT_TOOLS[str(tool)])
         if isinstance(value, str) and value:
             found.append(value)
-    elif client == Client.CODEX and tool in CODEX_EDIT_TOOLS:
+    elif client == "codex" and tool in CODEX_EDIT_TOOLS:
         patch = tool_input.get("command", tool_input.get("input"))
         if isinstance(patch, str):
             for line in patch.splitlines():
@@ -65,24 +84,24 @@ def edited_paths(client: str, payload: dict[str, Any]) -> list[str]:
     return [os.path.join(cwd, p) for p in found[:MAX_PATHS]]
 
 
-def find_hits(layout: Layout, session_id: str, paths: list[str], cwd: str) -> list[Hit]:
-    """Other agents' live reservations matching any of `paths`."""
-    books: dict[Path, ReservationBook] = {}
-    live: dict[Path, list[Reservation]] = {}
+def find_hits(root: str, session_id: str, paths: list[str], cwd: str) -> list[Hit]:
+    """Other agents' live reservations under state root `root` matching any of `paths`."""
+    live: dict[str, list[tuple[HolderRecord, EntryRecord]]] = {}
     hits: list[Hit] = []
-    own_root = infer_project_root(cwd)[0]
+    own_root = find_project_root(cwd)
     for raw in paths:
         real = os.path.realpath(raw)
-        for root in {own_root, infer_project_root(os.path.dirname(real))[0]}:
-            prefix = str(root).rstrip("/") + "/"
+        # the caller's project first, then the file's own (a nested repository), once each
+        for project in dict.fromkeys((own_root, find_project_root(os.path.dirname(real)))):
+            prefix = project.rstrip("/") + "/"
             if not real.startswith(prefix):
                 continue
-            if root not in books:
-                books[root] = ReservationBook(layout, root)
-                live[root] = [r for r in books[root].all()
-                              if not r.holder.is_session(session_id)]
+            if project not in live:
+                live[project] = [(h, e) for h, entries in scan(root, project)
+                                 if not h.is_session(session_id) for e in entries]
             relative = real[len(prefix):]
-            hits += [Hit(relative, r) for r in live[root] if r.nfa().matches(relative)]
+            hits += [Hit(relative, h, e) for h, e in live[project]
+                     if from_regex(e.regex).matches(relative)]
     return hits
 
 
@@ -93,12 +112,14 @@ def _clock(epoch: float, now: float) -> str:
 
 
 def describe(hit: Hit, now: float) -> str:
-    r = hit.reservation
+    from oxtail_py.neutral import neutralize, quoted  # only a call that hit pays for it
+
+    r, holder = hit.entry, hit.holder
     kind = "exclusively" if r.exclusive else "shared"
     what = neutralize(hit.path)
-    sid = r.holder.session_id
-    who = f"session {sid}" if r.holder.label == sid else (
-        f"{neutralize(r.holder.label)} (session {sid})")
+    sid = holder.session_id
+    label = holder.name or sid
+    who = f"session {sid}" if label == sid else f"{neutralize(label)} (session {sid})"
     return (
         f"- {what} is reserved ({kind}) by agent {who} "
         f"as {quoted(r.given)}, {_clock(r.expires_at, now)}; its reason: "
@@ -109,20 +130,22 @@ def describe(hit: Hit, now: float) -> str:
 
 
 def verdict(
-    layout: Layout, client: str, session_id: str, payload: dict[str, Any], mode: str
-) -> HookOutput | None:
+    root: str, client: str, session_id: str, payload: dict[str, Any], mode: str
+) -> dict[str, Any] | None:
     """The hook output for this tool call: a deny, a warning, or None (no reservation)."""
     if mode == "off":
         return None
     paths = edited_paths(client, payload)
     if not paths:
         return None
-    hits = find_hits(layout, session_id, paths, str(payload["cwd"]))
+    hits = find_hits(root, session_id, paths, str(payload["cwd"]))
     if not hits:
         return None
+    from oxtail_py.neutral import neutralize
+
     now = time.time()
     tool = neutralize(str(payload.get("tool_name")))
-    blocking = [h for h in hits if h.reservation.exclusive]
+    blocking = [h for h in hits if h.entry.exclusive]
     lines = [describe(h, now) for h in (blocking or hits)[:MAX_SHOWN]]
     if len(blocking or hits) > MAX_SHOWN:
         lines.append(f"- and {len(blocking or hits) - MAX_SHOWN} more (list_reservations)")
@@ -135,14 +158,38 @@ def verdict(
     head = ("oxtail: note: this edit touches files another agent reserved"
             + (" (advisory mode: not blocked)" if blocking else " (shared: not blocked)")
             + "; coordinate with it before changing them.")
-    return hook_output(Client(client), HookEvent.PRE_TOOL_USE, "\n".join([head, *lines]))
+    return context_output("PreToolUse", "\n".join([head, *lines]))
 
 
-def check(layout: Layout, client: str, session_id: str, raw: bytes, mode: str) -> str | None:
+def check(root: str, client: str, session_id: str, raw: bytes, mode: str) -> str | None:
     """The line the hook prints, or None. Raises on bad input (the caller fails open)."""
     payload = json.loads(raw)
     if not isinstance(payload, dict):
         return None
-    output = verdict(layout, client, session_id, payload, mode)
-    return None if output is None else json.dumps(output, ensure_ascii=False,
-                                                  separators=(",", ":"))
+    output = verdict(root, client, session_id, payload, mode)
+    return None if output is None else render(output)
+
+
+def run(root: str, client: str, session_id: str) -> None:
+    """Read the payload (capped), check it, print the verdict line (if any)."""
+    raw = sys.stdin.buffer.read(MAX_EDIT_PAYLOAD_BYTES + 1)
+    if len(raw) > MAX_EDIT_PAYLOAD_BYTES:
+        raise UsageError(f"edit payload over {MAX_EDIT_PAYLOAD_BYTES} bytes; not checked")
+    mode, _ = reservations_mode(os.environ.get("OXTAIL_RESERVATIONS"))
+    line = check(root, client, session_id, raw, mode)
+    if line is not None:
+        # Bytes, not text: the hook's locale must not decide whether non-ASCII prints.
+        sys.stdout.buffer.write((line + "\n").encode("utf-8"))
+        sys.stdout.flush()
+
+
+def main(argv: list[str]) -> int:
+    """The rendered hook's lean entry for `reservecheck` (it always passes --root)."""
+    try:
+        call = parse_args(argv)
+        if call.event != RESERVE_CHECK or call.session_id is None or call.root is None:
+            raise UsageError(f"expected --root ROOT [--client NAME] {RESERVE_CHECK} SESSION_ID")
+        run(call.root, call.client, call.session_id)
+    except Exception as exc:  # fail open: a broken check must never stop an agent's edit
+        print(f"oxtail hook: {type(exc).__name__}: {exc}", file=sys.stderr)
+    return 0

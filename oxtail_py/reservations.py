@@ -14,33 +14,30 @@ A corrupt or forged holder file is quarantined (renamed `q.*`) and never blocks.
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from oxtail_py.errors import OxtailError
 from oxtail_py.framing import first_unsafe
-from oxtail_py.fsio import atomic_write_bytes, ensure_tree, is_private_dir, load_json
-from oxtail_py.globmatch import Nfa, PatternError, from_regex, overlap
-from oxtail_py.layout import SESSION_ID_RE, Layout, ReservationPaths
+from oxtail_py.fsio import atomic_write_bytes, ensure_tree
+from oxtail_py.globmatch import Nfa, from_regex, overlap
+from oxtail_py.holder_files import MAX_ENTRIES as MAX_ENTRIES
+from oxtail_py.holder_files import MAX_NAME_CHARS as MAX_NAME_CHARS
+from oxtail_py.holder_files import MAX_REASON_CHARS as MAX_REASON_CHARS
+from oxtail_py.holder_files import scan
+from oxtail_py.layout import Layout, ReservationPaths
 from oxtail_py.procs import ProcessIdentity
-from oxtail_py.registry import Registry
 
 if TYPE_CHECKING:
     from oxtail_py.locks import DirLock
 
 MAX_TTL_S: Final = 24 * 3600
 MAX_PATHS: Final = 64
-MAX_ENTRIES: Final = 256  # per holder
-MAX_REASON_CHARS: Final = 300
-MAX_NAME_CHARS: Final = 128
 LOCK_TIMEOUT_S: Final = 5.0
-_KINDS: Final = ("file", "dir", "glob")
 
 
 class ReservationError(OxtailError):
@@ -137,57 +134,6 @@ def _holder_to_file(holder: Holder, project_root: Path, entries: list[Reservatio
     }
 
 
-def _text(value: Any, limit: int, *, optional: bool = False) -> str | None:
-    if value is None and optional:
-        return None
-    if not isinstance(value, str) or len(value) > limit:
-        raise ValueError(f"expected a string of at most {limit} characters")
-    return value
-
-
-def _number(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
-        raise ValueError("expected a number")
-    return float(value)
-
-
-def parse_holder_file(data: Any, server: ProcessIdentity, project_root: Path) -> list[Reservation]:
-    """Every field checked (peers write these files); any failure is a ValueError."""
-    if not isinstance(data, dict) or not isinstance(data.get("holder"), dict):
-        raise ValueError("not a holder file")
-    h = data["holder"]
-    if (h.get("server_pid"), h.get("server_start")) != (server.pid, server.start):
-        raise ValueError("holder does not match the file name")
-    if data.get("project_root") != str(project_root):
-        raise ValueError("project_root does not match the directory")
-    sid = _text(h.get("session_id"), 128)
-    if not SESSION_ID_RE.fullmatch(sid or ""):
-        raise ValueError("bad session id")
-    holder = Holder(server, str(sid), _text(h.get("client_type"), 16, optional=True),
-                    _text(h.get("name"), MAX_NAME_CHARS, optional=True))
-    items = data.get("reservations")
-    if not isinstance(items, list) or len(items) > MAX_ENTRIES:
-        raise ValueError("reservations must be a short list")
-    found = []
-    for item in items:
-        if not isinstance(item, dict) or item.get("kind") not in _KINDS:
-            raise ValueError("bad reservation entry")
-        if not isinstance(item.get("exclusive"), bool):
-            raise ValueError("exclusive must be true or false")
-        found.append(Reservation(
-            holder=holder,
-            given=str(_text(item.get("given"), 1024)),
-            pattern=str(_text(item.get("pattern"), 2048)),
-            regex=str(_text(item.get("regex"), 4096)),
-            kind=item["kind"],
-            exclusive=item["exclusive"],
-            reason=str(_text(item.get("reason"), MAX_REASON_CHARS)),
-            granted_at=_number(item.get("granted_at")),
-            expires_at=_number(item.get("expires_at")),
-        ))
-    return found
-
-
 class ReservationBook:
     """The reservations of one project (a realpath) under one state root."""
 
@@ -195,53 +141,19 @@ class ReservationBook:
         self.layout = layout
         self.project_root = project_root
         self.paths: ReservationPaths = layout.reservations(project_root)
-        self.registry = Registry(layout)
-
-    def _current(self, holder: Holder) -> Holder:
-        """The holder with its session id as its registry entry says now (/clear)."""
-        entry = self.registry.get(holder.server)
-        if entry is None or not entry.client.session_id:
-            return holder
-        previous = tuple(entry.client.previous_session_ids)
-        if entry.client.session_id != holder.session_id:
-            previous += (holder.session_id,)
-        return replace(holder, session_id=entry.client.session_id, previous_session_ids=previous,
-                       name=entry.tmux.session or holder.name)
-
-    def _quarantine(self, path: Path) -> None:
-        with contextlib.suppress(OSError):  # another reader moved it first
-            os.rename(path, self.paths.quarantine(path.name, time.time_ns()))
 
     def all(self, now: float | None = None, *, include_expired: bool = False) -> list[Reservation]:
-        """Every live reservation (holder alive, not expired). Dead holders' files are
-        deleted, corrupt ones quarantined; neither ever blocks anything."""
-        now = time.time() if now is None else now
-        directory = self.paths.directory
-        if not is_private_dir(directory):
-            return []
+        """Every live reservation (holder alive, not expired), read by the one reader the
+        hook shares (holder_files.scan): dead holders' files are deleted, corrupt ones
+        quarantined; neither ever blocks anything. A holder's session is its registry
+        entry's now (/clear keeps its reservations)."""
         found: list[Reservation] = []
-        for name in sorted(os.listdir(directory)):
-            server = ReservationPaths.holder_of(name)
-            if server is None:
-                continue
-            path = directory / name
-            if not server.is_alive():
-                path.unlink(missing_ok=True)  # its holder died: its reservations end now
-                continue
-            try:
-                entries = parse_holder_file(load_json(path), server, self.project_root)
-                for entry in entries:
-                    entry.nfa()  # a regex we would not run is a corrupt file
-            except FileNotFoundError:
-                continue
-            except (OSError, OxtailError, ValueError, PatternError):
-                self._quarantine(path)
-                continue
-            if not entries:
-                continue
-            holder = self._current(entries[0].holder)
-            found += [replace(e, holder=holder) for e in entries
-                      if include_expired or e.expires_at > now]
+        for h, entries in scan(str(self.layout.root), str(self.project_root), now,
+                               include_expired=include_expired):
+            holder = Holder(ProcessIdentity(h.pid, h.start), h.session_id, h.client_type,
+                            h.name, h.previous_session_ids)
+            found += [Reservation(holder, e.given, e.pattern, e.regex, e.kind, e.exclusive,
+                                  e.reason, e.granted_at, e.expires_at) for e in entries]
         return found
 
     def of(self, server: ProcessIdentity, now: float | None = None) -> list[Reservation]:

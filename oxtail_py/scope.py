@@ -10,7 +10,7 @@ import os
 from pathlib import Path
 
 from oxtail_py.errors import OxtailError
-from oxtail_py.settings import expand_home
+from oxtail_py.project_root import find_project_root
 
 
 class OutOfScopeError(OxtailError):
@@ -22,12 +22,9 @@ def real(path: str | os.PathLike[str]) -> Path:
 
 
 def infer_project_root(start: str | os.PathLike[str]) -> tuple[Path, bool]:
-    """(root, inferred): the nearest ancestor of `start` holding `.git`, else `start`."""
-    here = real(start)
-    for candidate in (here, *here.parents):
-        if (candidate / ".git").exists():
-            return candidate, True
-    return here, True
+    """(root, inferred): the nearest ancestor of `start` holding `.git`, else `start`
+    (project_root.find_project_root: the rule the hook's reservation check shares)."""
+    return Path(find_project_root(start)), True
 
 
 def resolve_project_root(
@@ -42,6 +39,10 @@ def resolve_project_root(
     own, inferred = infer_project_root(server_cwd)
     if not explicit:
         return own, inferred
+    # Here, not at the top: the hook's mail helper imports this module (via the asks
+    # ledger's `contains`) and would pay ~1.5 ms for a Settings class it never builds.
+    from oxtail_py.settings import expand_home
+
     given = Path(expand_home(explicit, str(home)) if home is not None else explicit)
     root = real(given if given.is_absolute() else Path(server_cwd) / given)
     if not contains(own, root):

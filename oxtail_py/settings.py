@@ -12,13 +12,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from oxtail_py.hook_args import RESERVATION_MODES, reservations_mode
+
 DEFAULT_ASK_TIMEOUT_MS: Final = 60_000
 DEFAULT_ASK_MAX_TIMEOUT_MS: Final = 600_000
 WAKE_STRATEGIES: Final = ("auto", "tmux", "off")
 DEFAULT_SPAWN_MAX_DEPTH: Final = 2
 DEFAULT_SPAWN_MAX_LIVE: Final = 8
 DEFAULT_SPAWN_TIMEOUT_MS: Final = 90_000
-RESERVATION_MODES: Final = ("enforce", "advisory", "off")
 DEFAULT_BROADCAST_CAP: Final = 16
 DEFAULT_HEAL_IDLE_S: Final = 30
 DEFAULT_HEAL_MAX_WAKES: Final = 3
@@ -100,11 +101,11 @@ class Settings:
             )
             strategy = "auto"
         confirm = env.get("OXTAIL_WAKE_CONFIRM_MS", "").strip()
-        reservations = env.get("OXTAIL_RESERVATIONS", "").strip().lower() or "enforce"
-        if reservations not in RESERVATION_MODES:
-            problems.append(f"OXTAIL_RESERVATIONS={reservations!r} is not one of "
+        reservations, known = reservations_mode(env.get("OXTAIL_RESERVATIONS"))
+        if not known:
+            raw_mode = env.get("OXTAIL_RESERVATIONS", "").strip().lower()
+            problems.append(f"OXTAIL_RESERVATIONS={raw_mode!r} is not one of "
                             f"{RESERVATION_MODES}; using enforce")
-            reservations = "enforce"
         return cls(
             home=Path(home),
             root=path_of("AGENTMAIL_HOME", Path(home) / ".agentmail"),

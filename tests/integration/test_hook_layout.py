@@ -154,3 +154,17 @@ def test_the_hooks_holder_glob_finds_the_layout_holder_file_and_nothing_else(
     assert ReservationPaths.holder_of(holder.name) == ProcessIdentity(4242, "1700000000.25")
     assert run_hook(hook, "pretooluse", edit, script=script).returncode == 0
     assert record.exists()  # the helper looked (and found the file unusable: no output)
+
+
+def test_site_is_skipped_only_where_liveness_needs_no_psutil(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """-S for the drain and the reservation check on Linux (/proc); elsewhere procs asks
+    psutil, from site-packages, so the site module must run."""
+    linux = rendered_hook(Layout(Path("/r")))
+    assert "oxtail_py.hookdrain -S " in linux and "oxtail_py.reservation_check -S " in linux
+    monkeypatch.setattr("sys.platform", "darwin")
+    other = rendered_hook(Layout(Path("/r")))
+    assert "oxtail_py.hookdrain '' " in other and "oxtail_py.reservation_check '' " in other
+    assert not [line for line in other.splitlines()
+                if " -S " in line and not line.lstrip().startswith("#")]

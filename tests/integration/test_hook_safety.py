@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -52,6 +54,45 @@ def test_the_helper_never_imports_from_the_cwd_or_pythonpath(
     proc = run_hook(hook, "sessionstart", payload("SessionStart", source="startup"), env=env,
                     cwd=repo)
     assert proc.returncode == 0
+    assert not marker.exists(), marker.read_text()
+
+
+def test_the_lean_reservation_check_never_imports_from_the_cwd_or_pythonpath(
+    layout: Layout, hook: Path, tmp_path: Path
+) -> None:
+    """The edit path starts its own entry (`python -I -S`, reservation_check.main): a repo
+    that shadows it, or a module it imports, runs nothing, and the deny still comes."""
+    from oxtail_py.procs import identity_of
+    from oxtail_py.reservation_patterns import normalize
+    from oxtail_py.reservations import Holder, ReservationBook
+
+    marker = tmp_path / "hostile-code-ran"
+    repo, elsewhere = tmp_path / "repo", tmp_path / "pythonpath"
+    (repo / ".git").mkdir(parents=True)
+    elsewhere.mkdir()
+    for where in (repo, elsewhere):
+        for name in ("oxtail_py/", "json.py", "re.py", "enum.py", "hashlib.py", "errno.py",
+                     "sitecustomize.py", "usercustomize.py"):
+            _hostile_module(where, name, marker)
+    env = {"PYTHONPATH": str(elsewhere), "PYTHONSTARTUP": str(elsewhere / "json.py"),
+           "PYTHONHOME": str(elsewhere)}
+    peer = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        server = identity_of(peer.pid)
+        assert server is not None
+        pattern = normalize("app.py", repo)
+        ReservationBook(layout, repo).reserve(
+            Holder(server, "peer-session-1"), [(pattern.given, pattern.pattern, pattern.regex,
+                                                pattern.kind)],
+            exclusive=True, ttl_s=600, reason="hostile repo")
+        edit = payload("PreToolUse", cwd=str(repo), tool_name="Edit",
+                       tool_input={"file_path": str(repo / "app.py")})
+        proc = run_hook(hook, "pretooluse", edit, env=env, cwd=repo, client="claude")
+    finally:
+        peer.kill()
+        peer.wait()
+    assert proc.returncode == 0, proc.stderr
+    assert '"permissionDecision":"deny"' in proc.stdout, proc.stdout
     assert not marker.exists(), marker.read_text()
 
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from oxtail_py.hookdrain import HookCall, UsageError, parse_args
@@ -13,9 +11,9 @@ SID = "5f0c1d2e-3a4b-4c5d-8e9f-001122334455"
 
 def test_the_rendered_hooks_arguments_parse_to_one_typed_call() -> None:
     call = parse_args(["--root", "/srv/am", "--client", "claude", "pretooluse", SID])
-    assert call == HookCall(Path("/srv/am"), "claude", "pretooluse", SID)
+    assert call == HookCall("/srv/am", "claude", "pretooluse", SID)
     assert parse_args(["--root", "/srv/am", "sessionstart"]) == HookCall(
-        Path("/srv/am"), "claude", "sessionstart", None
+        "/srv/am", "claude", "sessionstart", None
     )
 
 

@@ -130,3 +130,24 @@ def test_debris_of_killed_acquirers_is_swept(tmp_path: Path) -> None:
     mine.mkdir()
     sweep_stale_lock_debris(tmp_path)
     assert not debris.exists() and mine.exists()
+
+
+def test_sweeping_debris_never_follows_a_planted_symlink(tmp_path: Path) -> None:
+    """Debris is removed without shutil (an import the hook would pay for), through an
+    O_NOFOLLOW descriptor: a link in its place is left alone, and so is what it points at;
+    a subdirectory inside (not ours) still goes, as shutil.rmtree would take it."""
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "precious").write_text("keep")
+    link = tmp_path / f".lock.tmp.{dead.pid}-1.00.link0000"
+    link.symlink_to(victim)
+    nested = tmp_path / f".lock.tmp.{dead.pid}-1.00.nest0000"
+    (nested / "sub").mkdir(parents=True)
+    (nested / "sub" / "x").touch()
+    (nested / f"owner.{dead.pid}-1.00").touch()
+    sweep_stale_lock_debris(tmp_path)
+    assert (victim / "precious").read_text() == "keep"
+    assert link.is_symlink()
+    assert not nested.exists()

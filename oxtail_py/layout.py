@@ -344,8 +344,7 @@ class Layout:
 
     @property
     def waiting_asks_dir(self) -> Path:
-        """A copy of the record of every ask waiting now: the wait-for graph, read whole by
-        each new ask (the askers' directories keep every ask for a day or a week)."""
+        """A copy of each waiting ask's record: the wait-for graph (asks_ledger)."""
         return self.asks_dir / "waiting"
 
     def waiting_ask_file(self, request_id: str) -> Path:

@@ -79,7 +79,7 @@ async def run(calls: int, profile: bool, top: int) -> None:
         agent = Agent(Layout(settings.root), settings=settings)
         agent.start()
         watcher = MailboxWatcher()
-        server = build_server(agent, watcher)
+        server = build_server(agent, watcher, settings)
         layout = Layout(w.agentmail)
         root = w.project.resolve()
 

@@ -10,9 +10,10 @@ what the rendered hook passes: ROOT absolute, the session id of the protocol's s
 from __future__ import annotations
 
 import os
+import stat
 
 from oxtail_py.hook_shapes import CLIENTS
-from oxtail_py.names import is_session_id
+from oxtail_py.names import ERRORS_LOG, HOOKS, is_session_id
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy knows the name)
 if TYPE_CHECKING:
@@ -95,3 +96,25 @@ def parse_args(argv: list[str]) -> HookCall:
             raise UsageError(f"invalid session id {rest[0]!r}")
         return HookCall(root, client, event, rest[0])
     raise UsageError(f"unexpected arguments {argv!r}")
+
+
+# hooks/errors.log past this size is moved to errors.log.1 (replacing the one before).
+ERRORS_LOG_MAX_BYTES: Final = 1 << 20
+
+
+def bound_errors_log(root: str) -> None:
+    """Keep the helper's stderr log bounded: the shell appends to `hooks/errors.log` on
+    every helper start, and a hook failing the same way on every tool call would grow it
+    for ever. Past ERRORS_LOG_MAX_BYTES it becomes errors.log.1 and the next start begins a
+    new one, so at most two are kept. Only when our stderr is that very file (same inode):
+    a helper run by hand, or a log the shell refused, is never touched. Never raises."""
+    try:
+        ours = os.fstat(2)
+        if not stat.S_ISREG(ours.st_mode) or ours.st_size <= ERRORS_LOG_MAX_BYTES:
+            return
+        path = os.path.join(root, HOOKS, ERRORS_LOG)
+        there = os.lstat(path)
+        if (there.st_dev, there.st_ino) == (ours.st_dev, ours.st_ino):
+            os.replace(path, path + ".1")
+    except OSError:
+        pass

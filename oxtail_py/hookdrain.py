@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from oxtail_py.fsio import atomic_write_json, ensure_tree
-from oxtail_py.hook_args import RESERVE_CHECK, parse_args
+from oxtail_py.hook_args import RESERVE_CHECK, bound_errors_log, parse_args
 from oxtail_py.hook_args import HookCall as HookCall  # re-exported: the parsed call
 from oxtail_py.hook_args import UsageError as UsageError
 from oxtail_py.hook_output import CONTEXT_LIMIT_BYTES, Client, HookEvent, hook_output
@@ -149,6 +149,7 @@ MAX_PAYLOAD_BYTES: Final = 1 << 20
 
 
 def main(argv: list[str]) -> int:
+    layout: Layout | None = None
     try:
         call = parse_args(argv)
         if call.root is None:  # a hook installed before --root: the settings' root
@@ -174,6 +175,8 @@ def main(argv: list[str]) -> int:
             deliver(layout, call.session_id, call.event, call.client)
     except Exception as exc:  # fail open: a hook must never break the agent's turn
         print(f"oxtail hook: {type(exc).__name__}: {exc}", file=sys.stderr)
+    if layout is not None:
+        bound_errors_log(str(layout.root))
     return 0
 
 

@@ -40,10 +40,10 @@ from oxtail_py.hook_entries import (
 )
 from oxtail_py.hook_output import HookEvent
 from oxtail_py.layout import Layout
+from oxtail_py.names import ERRORS_LOG
 from oxtail_py.settings import Settings
 
 CLIENT: Final = "claude"  # the hook's first argument: which client's payloads it reads
-ERRORS_LOG: Final = "errors.log"  # under hooks/: the helper's stderr
 VERSION_MARK: Final = "# oxtail-hooks-version: "
 MAX_SCRIPT_BYTES: Final = 1 << 16
 _PLACEHOLDER: Final = re.compile(r"@[A-Z_]+@")

@@ -24,6 +24,7 @@ MAILBOXES: Final = "mailboxes"
 STATUS: Final = "status"
 DROPS: Final = "drops"
 HOOKS: Final = "hooks"
+ERRORS_LOG: Final = "errors.log"  # under hooks/: the hook helper's stderr (two at most)
 WAKE: Final = "wake"
 SPAWNS: Final = "spawns"
 ASKS: Final = "asks"

@@ -30,7 +30,13 @@ import time
 
 from oxtail_py.globmatch import from_regex  # cached per regex: scan built them already
 from oxtail_py.holder_files import EntryRecord, HolderRecord, scan
-from oxtail_py.hook_args import RESERVE_CHECK, UsageError, parse_args, reservations_mode
+from oxtail_py.hook_args import (
+    RESERVE_CHECK,
+    UsageError,
+    bound_errors_log,
+    parse_args,
+    reservations_mode,
+)
 from oxtail_py.hook_shapes import context_output, deny_output, render
 from oxtail_py.project_root import find_project_root
 
@@ -185,11 +191,15 @@ def run(root: str, client: str, session_id: str) -> None:
 
 def main(argv: list[str]) -> int:
     """The rendered hook's lean entry for `reservecheck` (it always passes --root)."""
+    root: str | None = None
     try:
         call = parse_args(argv)
+        root = call.root
         if call.event != RESERVE_CHECK or call.session_id is None or call.root is None:
             raise UsageError(f"expected --root ROOT [--client NAME] {RESERVE_CHECK} SESSION_ID")
         run(call.root, call.client, call.session_id)
     except Exception as exc:  # fail open: a broken check must never stop an agent's edit
         print(f"oxtail hook: {type(exc).__name__}: {exc}", file=sys.stderr)
+    if root is not None:
+        bound_errors_log(root)
     return 0

@@ -14,7 +14,6 @@ import pytest
 from oxtail_py import layout as on_disk
 from oxtail_py.errors import InvalidSessionIdError
 from oxtail_py.hooks_install import (
-    ERRORS_LOG,
     hook_placeholders,
     hook_template,
     render,
@@ -22,6 +21,7 @@ from oxtail_py.hooks_install import (
 )
 from oxtail_py.layout import Layout, ReservationPaths, validate_session_id
 from oxtail_py.mailbox import Mailbox
+from oxtail_py.names import ERRORS_LOG
 from oxtail_py.procs import ProcessIdentity
 from tests.integration.hookkit import SID, context, home, hook, payload, run_hook, send, spy_python
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from oxtail_py.hook_args import ERRORS_LOG_MAX_BYTES
 from oxtail_py.layout import Layout
 from oxtail_py.mailbox import Mailbox
 from tests.integration.hookkit import SID, home, hook, run_hook, send, spy_python
@@ -135,6 +136,46 @@ def test_a_locked_mailbox_fails_open_and_the_mail_waits(layout: Layout, hook: Pa
     assert "waits for the next call" in _context(
         run_hook(hook, "pretooluse", _payload("PreToolUse"))
     )
+
+
+def test_the_helpers_error_log_is_bounded_to_two_files(layout: Layout, hook: Path) -> None:
+    """A hook failing on every tool call must not grow hooks/errors.log for ever: past
+    1 MiB the helper moves it to errors.log.1 and the next start begins a new one."""
+    log = layout.root / "hooks" / "errors.log"
+    old = log.with_name("errors.log.1")
+    old.write_bytes(b"the log before the last\n")
+    log.write_bytes(b"x" * (ERRORS_LOG_MAX_BYTES + 1))
+    log.chmod(0o600)
+    send(layout, "delivered all the same")
+    delivered = _context(run_hook(hook, "pretooluse", _payload("PreToolUse")))
+    assert "delivered all the same" in delivered
+    assert old.stat().st_size == ERRORS_LOG_MAX_BYTES + 1  # the full one, kept once
+    assert not log.exists() or log.stat().st_size < ERRORS_LOG_MAX_BYTES
+    send(layout, "and again")
+    assert "and again" in _context(run_hook(hook, "pretooluse", _payload("PreToolUse")))
+    assert old.stat().st_size == ERRORS_LOG_MAX_BYTES + 1  # a small log is left alone
+
+
+def test_an_error_log_that_is_not_the_helpers_stderr_is_never_moved(
+    layout: Layout, tmp_path: Path
+) -> None:
+    """Run by hand (stderr elsewhere), the helper leaves a large hooks/errors.log alone."""
+    hooks = layout.root / "hooks"
+    hooks.mkdir(parents=True, exist_ok=True)
+    log = hooks / "errors.log"
+    log.write_bytes(b"x" * (ERRORS_LOG_MAX_BYTES + 1))
+    other = tmp_path / "other.log"
+    other.write_bytes(b"y" * (ERRORS_LOG_MAX_BYTES + 1))
+    with other.open("ab") as stderr:
+        proc = subprocess.run(
+            [sys.executable, "-m", "oxtail_py.hookdrain", "--root", str(layout.root), "stop", SID],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            timeout=60,
+        )
+    assert proc.returncode == 0
+    assert log.exists() and not log.with_name("errors.log.1").exists()
 
 
 def test_a_missing_helper_fails_open(layout: Layout, hook: Path, tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ from oxtail_py.errors import OxtailError
 from oxtail_py.fsio import load_json
 from oxtail_py.layout import MESSAGE_ID_RE, SESSION_ID_RE, Layout, validate_mailbox_key
 from oxtail_py.procs import ProcessIdentity
+from oxtail_py.registry_entry import MAX_PREVIOUS_SESSION_IDS
 
 log = logging.getLogger("oxtail_py")
 
@@ -45,6 +46,9 @@ class AskRecord:
     updated_at: str
     created_ts: float  # for pruning (wall clock)
     reply_id: str | None = None  # the message that answered it
+    # The asker's session ids before /clear (its server follows its client): a peer that
+    # resolved it earlier waits on one of these, and the graph must see the same agent.
+    asker_previous_session_ids: tuple[str, ...] = ()
 
     @property
     def node(self) -> str:
@@ -83,6 +87,7 @@ class AskRecord:
                 updated_at=_str(data, "updated_at")[:64],
                 created_ts=float(data["created_ts"]),
                 reply_id=_opt_str(data, "reply_id"),
+                asker_previous_session_ids=_session_ids(data.get("asker_previous_session_ids")),
             )
         except (KeyError, TypeError, ValueError, OverflowError) as exc:
             raise OxtailError(f"malformed ask record: {exc}", code="bad-ask-record") from exc
@@ -107,6 +112,17 @@ def _str(data: dict[str, Any], key: str) -> str:
 
 def _opt_str(data: dict[str, Any], key: str) -> str | None:
     return None if data.get(key) is None else _str(data, key)
+
+
+def _session_ids(value: object) -> tuple[str, ...]:
+    """A list of session ids (absent: none); anything else is a malformed record."""
+    if value is None:
+        return ()
+    if not isinstance(value, list) or len(value) > MAX_PREVIOUS_SESSION_IDS:
+        raise ValueError("asker_previous_session_ids is not a short list")
+    if not all(isinstance(v, str) and SESSION_ID_RE.fullmatch(v) for v in value):
+        raise ValueError("asker_previous_session_ids holds a malformed session id")
+    return tuple(value)
 
 
 def load(layout: Layout, asker: str, request_id: str) -> AskRecord | None:

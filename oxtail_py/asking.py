@@ -264,6 +264,7 @@ def _open_in_ledger(agent: Agent, asker: str, pending: PendingAsk) -> None:
             created_at=now_iso(),
             updated_at=now_iso(),
             created_ts=now,
+            asker_previous_session_ids=tuple(agent.identity.previous_session_ids),
         ),
     )
 

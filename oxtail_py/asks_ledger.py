@@ -57,6 +57,7 @@ __all__ = [
     "path_between",
     "prune",
     "record_handed_over",
+    "same_agent",
     "set_state",
     "wait_for_edges",
 ]
@@ -103,13 +104,31 @@ def list_asks(
     return sorted(records, key=lambda r: r.created_ts)
 
 
-def wait_for_edges(records: Iterable[AskRecord]) -> dict[str, set[str]]:
-    """asker node -> the session ids it waits on now (live waiting asks only)."""
+def wait_for_edges(
+    records: Iterable[AskRecord], *, also_known: AskRecord | None = None
+) -> dict[str, set[str]]:
+    """asker node -> the nodes it waits on now (live waiting asks only). A target named by
+    an id its agent had before /clear is that agent's current node (`same_agent`; the
+    aliases come from the records themselves and from `also_known`, a new ask)."""
+    live = [r for r in records if r.effective_state() == AskState.WAITING]
+    same = same_agent([*live, *([also_known] if also_known else [])])
     edges: dict[str, set[str]] = {}
-    for record in records:
-        if record.effective_state() == AskState.WAITING:
-            edges.setdefault(record.node, set()).add(record.target_session_id)
+    for record in live:
+        target = same.get(record.target_session_id, record.target_session_id)
+        edges.setdefault(record.node, set()).add(target)
     return edges
+
+
+def same_agent(records: Iterable[AskRecord]) -> dict[str, str]:
+    """Each asker's session ids before /clear -> its node now. *A peer that resolved an
+    agent before its /clear waits on the old id; without this, that agent asking the peer
+    back closed a cycle the graph could not see, and both waited out their timeouts.*"""
+    return {
+        old: record.node
+        for record in records
+        for old in record.asker_previous_session_ids
+        if old != record.node
+    }
 
 
 def path_between(edges: dict[str, set[str]], start: str, goal: str) -> list[str] | None:
@@ -157,7 +176,11 @@ def open_ask(layout: Layout, record: AskRecord) -> None:
     ensure_tree(layout.root, layout.waiting_asks_dir)
     with DirLock(layout.asks_lock, LOCK_TIMEOUT_S):
         records = _live_waiting(layout)
-        chain = path_between(wait_for_edges(records), record.target_session_id, record.node)
+        edges = wait_for_edges(records, also_known=record)
+        target = same_agent([*records, record]).get(
+            record.target_session_id, record.target_session_id
+        )
+        chain = path_between(edges, target, record.node)
         if chain is not None:
             raise WouldDeadlockError(_deadlock_message(record, chain, records))
         _write(layout, record)
@@ -199,12 +222,13 @@ def _live_waiting(layout: Layout) -> list[AskRecord]:
 def _deadlock_message(record: AskRecord, chain: list[str], records: list[AskRecord]) -> str:
     """Who waits on whom, and the request waiting on the caller (the one to answer)."""
     shown = " -> ".join([record.node, *chain])
+    me = {record.node, *record.asker_previous_session_ids}
     waiting_on_me = next(
         (
             r.request_id
             for r in records
             if r.node == chain[-2]
-            and r.target_session_id == record.node
+            and r.target_session_id in me
             and r.effective_state() == AskState.WAITING
         ),
         None,

@@ -7,6 +7,7 @@ import os
 import subprocess
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -282,3 +283,51 @@ def test_hostile_files_among_the_waiting_copies_are_skipped_never_followed(
     asks_ledger.open_ask(layout, record(B, C))  # no edge C -> A was believed
     with pytest.raises(WouldDeadlockError):
         asks_ledger.open_ask(layout, record(B, A))  # the live one still counts
+
+
+A_BEFORE_CLEAR = "aaaaaaaa-0000-4000-8000-0000000000a0"
+
+
+def test_a_peer_waiting_on_an_agents_id_before_clear_waits_on_that_agent(
+    layout: Layout,
+) -> None:
+    """B resolved A before A's /clear and waits on A's old id; A (new id, its server
+    following its client) asking B back closes a cycle, and is refused."""
+    waiting_on_old_id = record(B, A_BEFORE_CLEAR)
+    asks_ledger.open_ask(layout, waiting_on_old_id)
+    after_clear = replace(record(A, B), asker_previous_session_ids=(A_BEFORE_CLEAR,))
+    with pytest.raises(WouldDeadlockError) as refused:
+        asks_ledger.open_ask(layout, after_clear)
+    assert f"{A} -> {B} -> {A}" in str(refused.value)
+    assert f"Answer its request {waiting_on_old_id.request_id} first" in str(refused.value)
+    asks_ledger.open_ask(layout, record(A, C))  # a third agent: no cycle
+
+
+def test_an_agent_waiting_after_clear_is_the_agent_its_old_id_names(layout: Layout) -> None:
+    """A waits (new id, old one recorded); B asking A by the old id is refused too, and the
+    cockpit's cycle finder sees one agent, not two."""
+    asks_ledger.open_ask(
+        layout, replace(record(A, B), asker_previous_session_ids=(A_BEFORE_CLEAR,))
+    )
+    with pytest.raises(WouldDeadlockError):
+        asks_ledger.open_ask(layout, record(B, A_BEFORE_CLEAR))
+    forged = record(B, A_BEFORE_CLEAR)  # as if written past open_ask
+    ensure_tree(layout.root, layout.asker_dir(B))
+    atomic_write_json(layout.ask_file(B, forged.request_id), forged.to_dict())
+    cycles = asks_ledger.find_cycles(asks_ledger.list_asks(layout))
+    assert len(cycles) == 1 and set(cycles[0]) == {A, B}
+
+
+@pytest.mark.parametrize(
+    "previous", [["not a session id!"], "aaaa", [A] * 17, [7]], ids=["shape", "type", "many", "int"]
+)
+def test_a_record_with_malformed_previous_ids_is_skipped(
+    layout: Layout, previous: object
+) -> None:
+    bad = record(A, B)
+    ensure_tree(layout.root, layout.asker_dir(A))
+    atomic_write_json(
+        layout.ask_file(A, bad.request_id),
+        {**bad.to_dict(), "asker_previous_session_ids": previous},
+    )
+    assert asks_ledger.list_asks(layout) == []

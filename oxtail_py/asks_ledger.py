@@ -104,14 +104,11 @@ def list_asks(
     return sorted(records, key=lambda r: r.created_ts)
 
 
-def wait_for_edges(
-    records: Iterable[AskRecord], *, also_known: AskRecord | None = None
-) -> dict[str, set[str]]:
+def wait_for_edges(records: Iterable[AskRecord]) -> dict[str, set[str]]:
     """asker node -> the nodes it waits on now (live waiting asks only). A target named by
-    an id its agent had before /clear is that agent's current node (`same_agent`; the
-    aliases come from the records themselves and from `also_known`, a new ask)."""
+    an id its agent had before /clear is that agent's current node (`same_agent`)."""
     live = [r for r in records if r.effective_state() == AskState.WAITING]
-    same = same_agent([*live, *([also_known] if also_known else [])])
+    same = same_agent(live)
     edges: dict[str, set[str]] = {}
     for record in live:
         target = same.get(record.target_session_id, record.target_session_id)
@@ -176,10 +173,11 @@ def open_ask(layout: Layout, record: AskRecord) -> None:
     ensure_tree(layout.root, layout.waiting_asks_dir)
     with DirLock(layout.asks_lock, LOCK_TIMEOUT_S):
         records = _live_waiting(layout)
-        edges = wait_for_edges(records, also_known=record)
-        target = same_agent([*records, record]).get(
-            record.target_session_id, record.target_session_id
-        )
+        # With the new ask among them: its ids before /clear name it, and its own edge
+        # leaves the goal, so it can never make a chain that was not there.
+        with_new = [*records, record]
+        edges = wait_for_edges(with_new)
+        target = same_agent(with_new).get(record.target_session_id, record.target_session_id)
         chain = path_between(edges, target, record.node)
         if chain is not None:
             raise WouldDeadlockError(_deadlock_message(record, chain, records))

@@ -30,6 +30,7 @@ pytestmark = pytest.mark.anyio
 
 SID_ME = "aaaaaaaa-0000-4000-8000-0000000000a1"
 SID_PEER = "bbbbbbbb-0000-4000-8000-0000000000b2"
+MAILBOX_WORKER = Path(__file__).parents[1] / "mailbox_worker.py"
 
 
 class CancelledRightAfterTake(Agent):
@@ -72,13 +73,12 @@ def peer(server_env: dict[str, str], project: Path) -> Iterator[int]:
         proc.wait()
 
 
-@pytest.mark.parametrize("reader", ["loop", "thread"])
-async def test_a_cancel_after_the_reply_was_taken_returns_it_to_the_inbox(
-    server_env: dict[str, str], project: Path, peer: int, reader: str
-) -> None:
+def _started(
+    server_env: dict[str, str], project: Path, agent_class: type[Agent], reader: str
+) -> tuple[Agent, MailboxWatcher]:
+    """A real Agent with its inbox watcher, read on this loop or on its own thread."""
     settings = Settings.from_env({**server_env, "CLAUDE_CODE_SESSION_ID": SID_ME})
-    layout = Layout(settings.root)
-    agent = CancelledRightAfterTake(layout, cwd=str(project), settings=settings)
+    agent = agent_class(Layout(settings.root), cwd=str(project), settings=settings)
     watcher = MailboxWatcher()
     agent.on_new_mailbox = watcher.watch
     agent.start(follow=False)
@@ -88,6 +88,26 @@ async def test_a_cancel_after_the_reply_was_taken_returns_it_to_the_inbox(
         watcher.start()
     else:
         watcher.attach(asyncio.get_running_loop())
+    return agent, watcher
+
+
+async def _request_as_the_peer(layout: Layout) -> Message:
+    """Wait for the ask to land in the peer's inbox and take it, as the peer would."""
+    peer_box = Mailbox.open(layout, SID_PEER)
+    while not peer_box.pending_count():
+        await anyio.sleep(0.005)
+    request = peer_box.drain()
+    request.commit()
+    return request.messages[0]
+
+
+@pytest.mark.parametrize("reader", ["loop", "thread"])
+async def test_a_cancel_after_the_reply_was_taken_returns_it_to_the_inbox(
+    server_env: dict[str, str], project: Path, peer: int, reader: str
+) -> None:
+    agent, watcher = _started(server_env, project, CancelledRightAfterTake, reader)
+    assert isinstance(agent, CancelledRightAfterTake)
+    layout = agent.layout
     box = Mailbox.open(layout, SID_ME)
     try:
         with anyio.CancelScope() as scope:
@@ -100,13 +120,9 @@ async def test_a_cancel_after_the_reply_was_taken_returns_it_to_the_inbox(
                     )
 
                 tg.start_soon(ask)
-                peer_box = Mailbox.open(layout, SID_PEER)
-                while not peer_box.pending_count():
-                    await anyio.sleep(0.005)
-                request = peer_box.drain()
-                request.commit()
+                request = await _request_as_the_peer(layout)
                 answer = Message.create(
-                    "the answer", from_session_id=SID_PEER, reply_to=request.messages[0].id
+                    "the answer", from_session_id=SID_PEER, reply_to=request.id
                 )
                 box.enqueue(answer)
         assert scope.cancelled_caught, "the ask was not cancelled"
@@ -126,17 +142,10 @@ async def test_a_reply_whose_box_lock_is_held_is_taken_once_the_lock_is_free(
 ) -> None:
     """The look on the event loop never waits for a lock: while another process holds
     the box's lock, the take moves to a worker thread and the reply still arrives."""
-    settings = Settings.from_env({**server_env, "CLAUDE_CODE_SESSION_ID": SID_ME})
-    layout = Layout(settings.root)
-    agent = Agent(layout, cwd=str(project), settings=settings)
-    watcher = MailboxWatcher()
-    agent.on_new_mailbox = watcher.watch
-    agent.start(follow=False)
-    for mailbox in agent.my_mailboxes():
-        watcher.watch(mailbox.paths.directory)
-    watcher.attach(asyncio.get_running_loop())
+    agent, watcher = _started(server_env, project, Agent, "loop")
+    layout = agent.layout
     box = Mailbox.open(layout, SID_ME)
-    holder: subprocess.Popen[bytes] | None = None
+    holder: subprocess.Popen[str] | None = None
     try:
         async with anyio.create_task_group() as tg:
             result: list[asking.AskResult] = []
@@ -149,20 +158,14 @@ async def test_a_reply_whose_box_lock_is_held_is_taken_once_the_lock_is_free(
                 )
 
             tg.start_soon(ask)
-            peer_box = Mailbox.open(layout, SID_PEER)
-            while not peer_box.pending_count():
-                await anyio.sleep(0.005)
-            request = peer_box.drain()
-            request.commit()
+            request = await _request_as_the_peer(layout)
             holder = subprocess.Popen(
-                [sys.executable, "-c", _HOLD_LOCK, str(box.paths.lock)],
+                [sys.executable, str(MAILBOX_WORKER), "hold-lock", str(box.paths.lock), "0.5"],
                 stdout=subprocess.PIPE,
-                env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[2])},
+                text=True,
             )
-            assert holder.stdout is not None and holder.stdout.readline() == b"held\n"
-            answer = Message.create(
-                "the answer", from_session_id=SID_PEER, reply_to=request.messages[0].id
-            )
+            assert holder.stdout is not None and holder.stdout.readline().strip() == "LOCKED"
+            answer = Message.create("the answer", from_session_id=SID_PEER, reply_to=request.id)
             # Appended as a writer's bytes land: the event comes while the lock is held.
             started = time.monotonic()
             fd = os.open(box.paths.inbox, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
@@ -173,20 +176,10 @@ async def test_a_reply_whose_box_lock_is_held_is_taken_once_the_lock_is_free(
         assert result[0].status == asking.AskStatus.ANSWERED
         assert result[0].reply is not None and result[0].reply.body == "the answer"
         assert time.monotonic() - started >= 0.4, "taken while another process held the lock"
-        assert holder.wait(10) == 0
+        assert holder is not None and holder.wait(10) == 0
         assert not box.claims() and box.pending_count() == 0
     finally:
         if holder is not None and holder.poll() is None:
             holder.kill()
         watcher.stop()
         agent.stop()
-
-
-_HOLD_LOCK = """
-import sys, time
-from pathlib import Path
-from oxtail_py.locks import DirLock
-with DirLock(Path(sys.argv[1])):
-    print("held", flush=True)
-    time.sleep(0.5)
-"""

@@ -184,7 +184,12 @@ def open_ask(layout: Layout, record: AskRecord) -> None:
         _write(layout, record)
         # After the record: a kill between the two leaves a record and no copy, and no
         # request has gone out yet (it goes after this returns).
-        _write_to(layout.waiting_ask_file(record.request_id), record)
+        try:
+            _write_to(layout.waiting_ask_file(record.request_id), record)
+        except BaseException:
+            # A full disk: no ask at all, rather than one the graph cannot see.
+            layout.ask_file(record.asker, record.request_id).unlink(missing_ok=True)
+            raise
     if time.monotonic() - _LAST_PRUNE.get(record.asker, -PRUNE_EVERY_S) >= PRUNE_EVERY_S:
         _LAST_PRUNE[record.asker] = time.monotonic()
         prune(layout, record.asker)

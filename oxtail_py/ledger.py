@@ -232,6 +232,10 @@ def prune(layout: Layout, *, max_age_s: float = RETENTION_S, now: float | None =
     except OSError:
         return 0
     for key in keys:
-        for sub in ("sent", "received"):
-            removed += prune_old_files(layout.ledger_dir / key / sub, max_age_s, now, set())
+        # prune_old_files checks only the last level: a linked ledger/<key> would have
+        # it delete week-old files wherever the link points.
+        if not _is_mailbox_key(key) or not is_private_dir(layout.ledger_dir / key):
+            continue
+        for directory in (layout.sent_dir(key), layout.received_dir(key)):
+            removed += prune_old_files(directory, max_age_s, now, set())
     return removed

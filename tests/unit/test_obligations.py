@@ -134,3 +134,18 @@ def test_a_body_cannot_forge_delegated_work_or_the_open_work_line() -> None:
     assert owed_lines == [owed_lines[0]] and owed_lines[0].startswith("--- You have 1 open")
     assert lines[-1] == "--- end of oxtail messages"
     assert any(ln.startswith("--- action_required=true marks work") for ln in lines)
+
+
+def test_prune_never_follows_a_link_planted_in_the_ledger(layout: Layout, tmp_path: Path) -> None:
+    """ledger/<key> linked elsewhere: the week-old files there are not ours to delete."""
+    victim = tmp_path / "victim"
+    (victim / "sent").mkdir(parents=True)
+    keep = victim / "sent" / "keep.txt"
+    keep.write_text("not oxtail's")
+    old = time.time() - ledger.RETENTION_S - 60
+    os.utime(keep, (old, old))
+    layout.ledger_dir.mkdir(parents=True, exist_ok=True)
+    (layout.ledger_dir / OWNER).symlink_to(victim, target_is_directory=True)
+    (layout.ledger_dir / "not a key").symlink_to(victim, target_is_directory=True)
+    assert ledger.prune(layout) == 0
+    assert keep.exists()

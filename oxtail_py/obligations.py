@@ -223,13 +223,14 @@ def list_all(layout: Layout) -> list[WorkStatus]:
 
 
 def open_for(layout: Layout, session_ids: list[str]) -> list[WorkStatus]:
-    """Work these sessions owe (open or blocked), oldest first."""
-    mine = set(session_ids)
-    return [
-        s
-        for s in list_all(layout)
-        if s.obligation.owner_session_id in mine and s.state != WorkState.DONE
-    ]
+    """Work these sessions owe (open or blocked), oldest first. Read through their owed
+    markers: the cost, and the MAX_LISTED cap, follow what they owe, not every record on
+    the machine (a cap over all records, done ones included, hid open work)."""
+    found: dict[str, WorkStatus] = {}
+    for session_id in session_ids:
+        if SESSION_ID_RE.fullmatch(session_id):
+            found.update((s.obligation.message_id, s) for s in _owed(layout, session_id))
+    return sorted(found.values(), key=lambda s: s.obligation.created_at)
 
 
 def open_delegated_by(layout: Layout, session_ids: list[str]) -> list[WorkStatus]:
@@ -257,14 +258,20 @@ def count_open_for(layout: Layout, session_id: str) -> int:
     records (so the cost follows what it owes, not all work on record). Drops the markers
     of work no longer open (a kill after mark_done). A marker is (re)made by every
     `create`, the recipient's before each hand-over among them, so none is missing."""
+    return len(_owed(layout, session_id, drop_stale=True))
+
+
+def _owed(layout: Layout, session_id: str, *, drop_stale: bool = False) -> list[WorkStatus]:
+    """The open or blocked work behind `session_id`'s owed markers; `drop_stale` removes
+    the markers of work that is done or not its own."""
     directory = layout.owed_dir(session_id)
     if not is_private_dir(directory):
-        return 0
+        return []
     try:
         names = os.listdir(directory)
     except OSError:
-        return 0
-    count = 0
+        return []
+    owed: list[WorkStatus] = []
     for name in names[:MAX_LISTED]:
         if not MESSAGE_ID_RE.fullmatch(name):
             continue
@@ -274,10 +281,10 @@ def count_open_for(layout: Layout, session_id: str) -> int:
             and status.state != WorkState.DONE
             and status.obligation.owner_session_id == session_id
         ):
-            count += 1
-        else:
+            owed.append(status)
+        elif drop_stale:
             (directory / name).unlink(missing_ok=True)
-    return count
+    return owed
 
 
 # -- the owner's transitions ----------------------------------------------------------

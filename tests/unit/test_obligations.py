@@ -149,3 +149,18 @@ def test_prune_never_follows_a_link_planted_in_the_ledger(layout: Layout, tmp_pa
     (layout.ledger_dir / "not a key").symlink_to(victim, target_is_directory=True)
     assert ledger.prune(layout) == 0
     assert keep.exists()
+
+
+def test_open_work_is_listed_however_many_records_others_have(
+    layout: Layout, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Past MAX_LISTED records on the machine (others' work, done work kept a week), the
+    owner's open work is still listed: it is found through the owner's own markers."""
+    monkeypatch.setattr(obligations, "MAX_LISTED", 1)  # the cap, small: 40 records pass it
+    other = "cccccccc-0000-4000-8000-00000000000c"
+    for n in range(40):
+        msg = Message.create(f"theirs {n}", from_session_id=REQ, action_required=True)
+        obligations.create(layout, obligations.from_message(msg, other, None))
+    mine = _delegate(layout, "mine")
+    assert [s.obligation.message_id for s in obligations.open_for(layout, [OWNER])] == [mine.id]
+    assert obligations.count_open_for(layout, OWNER) == 1

@@ -168,7 +168,7 @@ def scan(
         if not is_alive(*server):
             try:  # noqa: SIM105 (contextlib: an import the hook would pay for)
                 os.unlink(path)  # its holder died: its reservations end now
-            except FileNotFoundError:
+            except OSError:  # gone already, or not a file (a directory): blocks nothing
                 pass
             continue
         try:

@@ -61,7 +61,10 @@ def _discard(staged: Path) -> None:
         return  # gone, or not a real directory: rmtree would refuse it too
     try:
         for name in os.listdir(fd):
-            os.unlink(name, dir_fd=fd)
+            try:
+                os.unlink(name, dir_fd=fd)
+            except FileNotFoundError:  # another sweeper took it first
+                continue
         os.rmdir(staged)
     except FileNotFoundError:
         pass

@@ -70,13 +70,18 @@ def is_session_id(value: str) -> bool:
 def looks_like_start(text: str) -> bool:
     """A start time as procs formats it: digits, a dot, exactly two digits."""
     whole, dot, frac = text.partition(".")
-    return bool(dot) and whole.isdigit() and frac.isdigit() and len(frac) == 2
+    # ASCII: str.isdigit() also takes digits like "²", which int() and float() refuse.
+    return bool(dot) and _is_ascii_digits(whole) and _is_ascii_digits(frac) and len(frac) == 2
+
+
+def _is_ascii_digits(text: str) -> bool:
+    return text.isascii() and text.isdigit()
 
 
 def parse_process_token(token: str) -> tuple[int, str] | None:
     """(pid, start) of a `<pid>-<start>` token, or None for any other text."""
     pid_text, sep, start = token.partition("-")
-    if not sep or not pid_text.isdigit() or not looks_like_start(start):
+    if not sep or not _is_ascii_digits(pid_text) or not looks_like_start(start):
         return None
     return int(pid_text), start
 

@@ -38,13 +38,13 @@ def expand_home(raw: str, home: str) -> Path:
 
 def _positive_ms(environ: Mapping[str, str], name: str, default: int) -> int:
     raw = environ.get(name, "").strip()
-    return int(raw) if raw.isdigit() and int(raw) > 0 else default
+    return int(raw) if raw.isascii() and raw.isdigit() and int(raw) > 0 else default
 
 
 def _count(environ: Mapping[str, str], name: str, default: int) -> int:
     """A count that may be 0 (off); anything but digits keeps the default."""
     raw = environ.get(name, "").strip()
-    return int(raw) if raw.isdigit() else default
+    return int(raw) if raw.isascii() and raw.isdigit() else default
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +100,6 @@ class Settings:
                 f"OXTAIL_WAKE_STRATEGY={strategy!r} is not one of {WAKE_STRATEGIES}; using auto"
             )
             strategy = "auto"
-        confirm = env.get("OXTAIL_WAKE_CONFIRM_MS", "").strip()
         reservations, known = reservations_mode(env.get("OXTAIL_RESERVATIONS"))
         if not known:
             raw_mode = env.get("OXTAIL_RESERVATIONS", "").strip().lower()
@@ -119,7 +118,7 @@ class Settings:
                 env, "OXTAIL_ASK_PEER_MAX_TIMEOUT_MS", DEFAULT_ASK_MAX_TIMEOUT_MS
             ),
             wake_strategy=strategy,
-            wake_confirm_ms=int(confirm) if confirm.isdigit() and int(confirm) > 0 else None,
+            wake_confirm_ms=_positive_ms(env, "OXTAIL_WAKE_CONFIRM_MS", 0) or None,
             reservations_mode=reservations,
             broadcast_cap=_positive_ms(env, "OXTAIL_BROADCAST_CAP", DEFAULT_BROADCAST_CAP),
             heal_idle_s=_positive_ms(env, "OXTAIL_HEAL_IDLE_S", DEFAULT_HEAL_IDLE_S),

@@ -254,7 +254,7 @@ def _rejected_entries(layout: Layout, listed: set[int]) -> list[tuple[Path, str]
     found = []
     for name in names:
         stem = name[:-5] if name.endswith(".json") and not name.startswith(".") else ""
-        if not stem or (stem.isdigit() and int(stem) in listed):
+        if not stem or (stem.isascii() and stem.isdigit() and int(stem) in listed):
             continue
         loaded = Registry._load(directory / name)
         if isinstance(loaded, str):

@@ -68,7 +68,7 @@ def _mark_of(pid: int) -> Mark | None:
     env = environ_of(pid)
     spawn_id = env.get(SPAWN_ID_VAR, "")
     depth = env.get(SPAWN_DEPTH_VAR, "")
-    if not SPAWN_ID_RE.fullmatch(spawn_id) or not depth.isdigit():
+    if not SPAWN_ID_RE.fullmatch(spawn_id) or not (depth.isascii() and depth.isdigit()):
         return None
     process = identity_of(pid)
     if process is None:

@@ -179,6 +179,20 @@ def test_status_errors_name_the_problem(tmp_path: Path, project: Path) -> None:
     assert unknown.returncode == 2 and "unknown-project" in unknown.stderr
 
 
+def test_a_registry_file_named_with_non_ascii_digits_is_a_problem_not_a_crash(
+    tmp_path: Path, project: Path
+) -> None:
+    """str.isdigit() takes "²", int() does not: `sessions/².json` is a rejected entry."""
+    root = tmp_path / "am"
+    (root / "sessions").mkdir(parents=True, mode=0o700)
+    (root / "sessions" / "\u00b2.json").write_text('{"server_pid": 1}')
+    env = {"AGENTMAIL_HOME": str(root), "HOME": str(tmp_path), "OXTAIL_TMUX_SOCKET":
+           str(tmp_path / "no-tmux")}
+    done = cli(env, "status", "--json", "--project", str(project))
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["agents"] == []
+
+
 def test_corrupt_files_are_problems_not_crashes(tmp_path: Path, project: Path) -> None:
     root = tmp_path / "am"
     for sub in ("sessions", "mailboxes", "events"):

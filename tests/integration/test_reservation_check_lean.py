@@ -192,3 +192,24 @@ def test_a_hook_installed_before_the_lean_entry_still_gets_the_same_deny(
         return re.sub(r"\d+ min \d+ s left", "", out)
 
     assert same(lean.stdout) == same(old.stdout)
+
+
+@pytest.mark.parametrize("planted", ["non-ascii-digits", "directory-of-a-dead-holder"])
+def test_a_strange_name_or_a_directory_among_holder_files_never_breaks_a_reader(
+    layout: Layout, hook: Path, project: Path, peer: ProcessIdentity, planted: str
+) -> None:
+    """`h.²-1.00.json` (str.isdigit() takes "²", int() does not) and a directory where a
+    dead holder's file would be: the check still denies the live holder's file, and the
+    tools' reader (ReservationBook) still lists it."""
+    reserve(layout, project, peer, "src/app.py")
+    directory = layout.reservations(project).holder(peer).parent
+    if planted == "non-ascii-digits":
+        (directory / "h.\u00b2-1.00.json").write_text("{}")
+    else:
+        dead, ident = _sleeper()
+        dead.kill()
+        dead.wait()
+        (directory / f"h.{ident.token()}.json").mkdir()
+    assert denied(run_hook(hook, "pretooluse", edit(project, "src/app.py"), client="claude"))
+    holders = ReservationBook(layout, project).all()
+    assert [h.holder.server for h in holders] == [peer]

@@ -169,6 +169,18 @@ def test_depth_comes_from_the_ancestors_environment_and_a_descendant_cannot_lowe
         outer.wait()
 
 
+def test_a_depth_in_non_ascii_digits_is_no_mark_not_a_crash() -> None:
+    """A process (any, ours or not) whose environment says depth "²" (str.isdigit() takes
+    it, int() does not) carries no spawn mark."""
+    env = {**os.environ, SPAWN_ID_VAR: new_spawn_id(), SPAWN_DEPTH_VAR: "\u00b2"}
+    odd = subprocess.Popen(["sleep", "30"], env=env)
+    try:
+        assert marks_above(odd.pid) == []
+    finally:
+        odd.kill()
+        odd.wait()
+
+
 def _child_of(pid: int) -> int | None:
     """The `sleep` below `pid`, once `env` has exec'd it: before that the child is sh's
     fork or `env` itself, whose environment still says the ancestors' depth."""

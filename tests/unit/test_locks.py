@@ -151,3 +151,12 @@ def test_sweeping_debris_never_follows_a_planted_symlink(tmp_path: Path) -> None
     assert (victim / "precious").read_text() == "keep"
     assert link.is_symlink()
     assert not nested.exists()
+
+
+def test_an_owner_named_with_non_ascii_digits_is_treated_as_dead(tmp_path: Path) -> None:
+    """str.isdigit() takes "²", int() does not: such a name is unparseable, not a crash."""
+    lock_dir = tmp_path / "lock"
+    lock_dir.mkdir()
+    (lock_dir / "owner.\u00b2-1.00").touch()
+    with DirLock(lock_dir, timeout=0.5):
+        pass

@@ -53,3 +53,12 @@ def test_broadcast_and_heal_settings_from_the_environment() -> None:
                               "OXTAIL_HEAL_MAX_WAKES": "many"})  # fmt: skip
     assert junk.broadcast_cap == DEFAULT_BROADCAST_CAP
     assert junk.heal_max_wakes == DEFAULT_HEAL_MAX_WAKES
+
+
+def test_non_ascii_digits_in_a_number_setting_keep_the_default() -> None:
+    """str.isdigit() takes "²", int() does not: the setting is junk, not a crash."""
+    odd = Settings.from_env({"HOME": "/h", "OXTAIL_HEAL_MAX_WAKES": "\u00b2",
+                             "OXTAIL_BROADCAST_CAP": "\u00b2", "OXTAIL_WAKE_CONFIRM_MS": "\u00b2"})
+    assert odd.heal_max_wakes == DEFAULT_HEAL_MAX_WAKES
+    assert odd.broadcast_cap == DEFAULT_BROADCAST_CAP
+    assert odd.wake_confirm_ms is None

@@ -13,7 +13,7 @@ import os
 import stat
 
 from oxtail_py.hook_shapes import CLIENTS
-from oxtail_py.names import ERRORS_LOG, HOOKS, is_session_id
+from oxtail_py.names import errors_log, is_session_id
 
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing (mypy knows the name)
 if TYPE_CHECKING:
@@ -112,7 +112,7 @@ def bound_errors_log(root: str) -> None:
         ours = os.fstat(2)
         if not stat.S_ISREG(ours.st_mode) or ours.st_size <= ERRORS_LOG_MAX_BYTES:
             return
-        path = os.path.join(root, HOOKS, ERRORS_LOG)
+        path = errors_log(root)
         there = os.lstat(path)
         if (there.st_dev, there.st_ino) == (ours.st_dev, ours.st_ino):
             os.replace(path, path + ".1")

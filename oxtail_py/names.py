@@ -115,6 +115,11 @@ def session_file(root: str, pid: int) -> str:
     return os.path.join(root, SESSIONS, session_file_name(pid))
 
 
+def errors_log(root: str) -> str:
+    """`<root>/hooks/errors.log`: the hook helper's stderr (the shell appends to it)."""
+    return os.path.join(root, HOOKS, ERRORS_LOG)
+
+
 def reservations_dir(root: str, project_root: str | os.PathLike[str]) -> str:
     """`<root>/reservations/<project key>`: one project's holder files."""
     return os.path.join(root, RESERVATIONS, project_key(project_root))

@@ -72,6 +72,7 @@ def test_the_lean_reservation_check_never_imports_from_the_cwd_or_pythonpath(
     elsewhere.mkdir()
     for where in (repo, elsewhere):
         for name in ("oxtail_py/", "json.py", "re.py", "enum.py", "hashlib.py", "errno.py",
+                     "_sha256.py", "_sha2.py",
                      "sitecustomize.py", "usercustomize.py"):
             _hostile_module(where, name, marker)
     env = {"PYTHONPATH": str(elsewhere), "PYTHONSTARTUP": str(elsewhere / "json.py"),

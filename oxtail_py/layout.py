@@ -85,7 +85,6 @@ from oxtail_py.names import (  # re-exported: the names are layout's, defined le
     SPAWNS,
     STATUS,
     WAKE,
-    errors_log,
     holder_file_name,
     holder_token,
     is_session_id,
@@ -267,10 +266,6 @@ class Layout:
     @property
     def hooks_dir(self) -> Path:
         return self.root / HOOKS
-
-    @property
-    def errors_log(self) -> Path:
-        return Path(errors_log(str(self.root)))
 
     @property
     def wake_dir(self) -> Path:

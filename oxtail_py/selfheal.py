@@ -208,7 +208,7 @@ class SelfHeal:
             del self._first_seen[gone]
             self._deferred.pop(gone, None)
         late = asks_ledger.late_replies(self.agent.layout, self.agent.my_keys(), unread)
-        limit, idle = self.settings.heal_max_wakes, float(self.settings.heal_idle_s)
+        limit, idle = self._max_tries(), float(self.settings.heal_idle_s)
         best: Due | None = None
         for msg in unread:
             seen = self._first_seen.setdefault(msg.id, now)
@@ -229,11 +229,16 @@ class SelfHeal:
         # One wake makes the agent read all of its mail: one due item is enough.
         return [best] if best is not None else []
 
+    def _max_tries(self) -> int:
+        """The tries per message, counted in the wake-outcome file: it keeps the newest
+        MAX_WAKE_OUTCOMES, so a larger setting would never be reached (wakes for ever)."""
+        return min(self.settings.heal_max_wakes, receipts.MAX_WAKE_OUTCOMES)
+
     def _plan_delegated(self, now: float) -> list[Due]:
         mine = [k for k in self.agent.my_keys() if not k.startswith("pid-")]
         if not mine:
             return []
-        limit, silent = self.settings.heal_max_wakes, float(self.settings.delegate_silent_s)
+        limit, silent = self._max_tries(), float(self.settings.delegate_silent_s)
         plan: list[Due] = []
         for work in obligations.open_delegated_by(self.agent.layout, mine):
             if work.state != WorkState.OPEN:

@@ -25,7 +25,7 @@ from typing import Literal
 from oxtail_py import ledger, obligations, receipts
 from oxtail_py.errors import OxtailError
 from oxtail_py.fsio import MAX_MAILBOX_FILE_BYTES, read_private
-from oxtail_py.layout import Layout
+from oxtail_py.layout import Layout, pid_box_key
 from oxtail_py.ledger import UnknownMessageError
 from oxtail_py.mailbox import Mailbox
 from oxtail_py.messages import validate_message_id
@@ -66,7 +66,7 @@ def _live_entry(layout: Layout, session_id: str | None, key: str) -> SessionEntr
             client.session_id == session_id or session_id in client.previous_session_ids
         ):
             return entry
-        if not session_id and key == f"pid-{entry.identity.token()}":
+        if not session_id and key == pid_box_key(entry.identity):
             return entry
     return None
 

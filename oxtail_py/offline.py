@@ -29,7 +29,8 @@ from pathlib import Path
 from oxtail_py import transcripts
 from oxtail_py.discovery import Row, TargetError
 from oxtail_py.identity import CLAUDE, CODEX
-from oxtail_py.layout import SESSION_ID_RE, Layout
+from oxtail_py.layout import Layout
+from oxtail_py.names import is_session_id
 from oxtail_py.scope import contains
 from oxtail_py.status import read_status
 
@@ -50,7 +51,7 @@ def find_offline_session(
     trusted: bool = False,
 ) -> OfflineSession | None:
     """`session_id` as an offline recipient of `project_root`, or None if not provable."""
-    if not SESSION_ID_RE.fullmatch(session_id) or session_id.startswith("pid-"):
+    if not is_session_id(session_id):
         return None
     client_type: str | None = None
     seen: list[float] = []

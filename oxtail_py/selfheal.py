@@ -36,6 +36,7 @@ from oxtail_py.agent import Agent
 from oxtail_py.discovery import Row
 from oxtail_py.errors import OxtailError
 from oxtail_py.fsio import ensure_tree
+from oxtail_py.layout import is_pid_box_key
 from oxtail_py.mailbox_files import parse, read_lines
 from oxtail_py.messages import Message
 from oxtail_py.obligations import WorkState
@@ -235,7 +236,7 @@ class SelfHeal:
         return min(self.settings.heal_max_wakes, receipts.MAX_WAKE_OUTCOMES)
 
     def _plan_delegated(self, now: float) -> list[Due]:
-        mine = [k for k in self.agent.my_keys() if not k.startswith("pid-")]
+        mine = [k for k in self.agent.my_keys() if not is_pid_box_key(k)]
         if not mine:
             return []
         limit, silent = self._max_tries(), float(self.settings.delegate_silent_s)

@@ -13,9 +13,12 @@ from typing import Literal, TypeVar, cast
 from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult, TextContent
 
+from oxtail_py import receipts
 from oxtail_py.agent import Agent
+from oxtail_py.agent_messaging import SendReceipt
 from oxtail_py.errors import OxtailError
 from oxtail_py.settings import Settings
+from oxtail_py.wake import WakeReport, WakeStatus
 from oxtail_py.watch import MailboxWatcher
 
 T = TypeVar("T")
@@ -46,6 +49,27 @@ class ToolContext:
             return work()
         except OxtailError as exc:
             return cast(T, error_result(exc))
+
+
+def wake_recipient(
+    tools: ToolContext, sent: SendReceipt, reply_to: str | None, by: str
+) -> WakeReport:
+    """Rouse the recipient of `sent` when it can use it (not offline, not waiting in
+    ask_peer for this very reply); a wake tried goes on record as `by`."""
+    if sent.offline:
+        return WakeReport(
+            WakeStatus.SKIPPED_NO_TARGET,
+            detail="the recipient is offline; its mail waits until its session resumes",
+        )
+    if sent.reply_awaited:
+        return WakeReport(
+            WakeStatus.SKIPPED_BUSY, detail="it is waiting in ask_peer for this reply"
+        )
+    report = tools.agent.wake(sent.target, sent.message_id, reply_to=reply_to)
+    receipts.record_wake_outcome(
+        tools.agent.layout, sent.message_id, status=report.status, detail=report.detail, by=by
+    )
+    return report
 
 
 def wake_mode(wake: str) -> bool:

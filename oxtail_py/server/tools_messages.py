@@ -9,11 +9,17 @@ import anyio.lowlevel
 import anyio.to_thread
 from mcp.server.mcpserver import Context, MCPServer
 
-from oxtail_py import asking, asks_ledger, receipts
+from oxtail_py import asking, asks_ledger
 from oxtail_py.broadcast import broadcast
 from oxtail_py.errors import OxtailError
 from oxtail_py.server.models import AskOutcome, Inbox, MessageOut, Recipient, Sent, SkippedOut
-from oxtail_py.server.plumbing import ToolContext, WakeMode, error_result, wake_mode
+from oxtail_py.server.plumbing import (
+    ToolContext,
+    WakeMode,
+    error_result,
+    wake_mode,
+    wake_recipient,
+)
 from oxtail_py.settings import Settings
 from oxtail_py.targets import is_group
 from oxtail_py.wake import WakeReport, WakeStatus
@@ -94,25 +100,11 @@ def register(mcp: MCPServer, tools: ToolContext) -> None:
             receipt = tools.agent.send(
                 target, body, reply_to=reply_to, action_required=action_required
             )
-            report = WakeReport(WakeStatus.DISABLED)
-            if waking and receipt.offline:
-                report = WakeReport(
-                    WakeStatus.SKIPPED_NO_TARGET,
-                    detail="the recipient is offline; its mail waits until its session resumes",
-                )
-            elif waking and receipt.reply_awaited:
-                report = WakeReport(
-                    WakeStatus.SKIPPED_BUSY, detail="it is waiting in ask_peer for this reply"
-                )
-            elif waking:
-                report = tools.agent.wake(receipt.target, receipt.message_id, reply_to=reply_to)
-                receipts.record_wake_outcome(
-                    tools.agent.layout,
-                    receipt.message_id,
-                    status=report.status,
-                    detail=report.detail,
-                    by="send_message",
-                )
+            report = (
+                wake_recipient(tools, receipt, reply_to, "send_message")
+                if waking
+                else WakeReport(WakeStatus.DISABLED)
+            )
             return Sent(
                 message_id=receipt.message_id,
                 target=receipt.target.name,

@@ -11,12 +11,11 @@ from typing import Literal
 from mcp.server.mcpserver import Context, MCPServer
 from pydantic import BaseModel, Field
 
-from oxtail_py import receipts, work
-from oxtail_py.agent_messaging import SendReceipt
-from oxtail_py.framing import neutralize
+from oxtail_py import work
+from oxtail_py.framing import neutralize, neutralize_json
 from oxtail_py.message_status import message_status as status_of
 from oxtail_py.obligations import WorkStatus
-from oxtail_py.server.plumbing import ToolContext, WakeMode, wake_mode
+from oxtail_py.server.plumbing import ToolContext, WakeMode, wake_mode, wake_recipient
 from oxtail_py.wake import WakeReport, WakeStatus
 
 
@@ -108,19 +107,6 @@ class WorkClosed(BaseModel):
     wake_detail: str = ""
 
 
-def _wake(tools: ToolContext, sent: SendReceipt, reply_to: str | None, by: str) -> WakeReport:
-    """Rouse the recipient for `sent` when it can use it; the outcome goes on record."""
-    if sent.offline:
-        return WakeReport(WakeStatus.SKIPPED_NO_TARGET, detail="the recipient is offline")
-    if sent.reply_awaited:
-        return WakeReport(WakeStatus.SKIPPED_BUSY, detail="it is waiting in ask_peer for this")
-    report = tools.agent.wake(sent.target, sent.message_id, reply_to=reply_to)
-    receipts.record_wake_outcome(
-        tools.agent.layout, sent.message_id, status=report.status, detail=report.detail, by=by
-    )
-    return report
-
-
 def register(mcp: MCPServer, tools: ToolContext) -> None:
     @mcp.tool()
     def message_status(ctx: Context, message_id: str) -> MessageStatusOut:
@@ -132,7 +118,7 @@ def register(mcp: MCPServer, tools: ToolContext) -> None:
         def run() -> MessageStatusOut:
             r = status_of(tools.agent.layout, tools.agent.my_keys(), message_id)
             got = r.receipt
-            return MessageStatusOut(
+            out = MessageStatusOut(
                 message_id=r.message_id,
                 status=r.status,
                 to=neutralize(r.to_name),
@@ -151,6 +137,9 @@ def register(mcp: MCPServer, tools: ToolContext) -> None:
                        for w in r.wakes],
                 detail=r.detail,
             )
+            # Receipts, wake outcomes and work records are written by other servers: every
+            # string of them reaches the model neutralized, not only the names.
+            return MessageStatusOut.model_validate(neutralize_json(out.model_dump()))
 
         return tools.call(ctx, run)
 
@@ -167,7 +156,7 @@ def register(mcp: MCPServer, tools: ToolContext) -> None:
             sent = work.reply_to_message(tools.agent, message_id, body)
             report = WakeReport(WakeStatus.DISABLED)
             if waking:
-                report = _wake(tools, sent, message_id, "reply_to_message")
+                report = wake_recipient(tools, sent, message_id, "reply_to_message")
             return Replied(
                 message_id=sent.message_id,
                 reply_to=message_id,
@@ -215,7 +204,7 @@ def register(mcp: MCPServer, tools: ToolContext) -> None:
             result = work.complete_work(tools.agent, message_id, body)
             woke = WakeReport(WakeStatus.DISABLED)
             if waking and result.sent is not None:
-                woke = _wake(tools, result.sent, message_id, "complete_work")
+                woke = wake_recipient(tools, result.sent, message_id, "complete_work")
             return _closed(result, woke)
 
         return tools.call(ctx, run)
@@ -232,7 +221,7 @@ def register(mcp: MCPServer, tools: ToolContext) -> None:
             result = work.block_work(tools.agent, message_id, reason)
             woke = WakeReport(WakeStatus.DISABLED)
             if waking and result.sent is not None:
-                woke = _wake(tools, result.sent, message_id, "block_work")
+                woke = wake_recipient(tools, result.sent, message_id, "block_work")
             return _closed(result, woke)
 
         return tools.call(ctx, run)

@@ -355,3 +355,24 @@ def test_a_planted_owed_marker_or_linked_owed_dir_never_hangs_or_misleads_the_ho
     owed.symlink_to(elsewhere)  # a link where our directory belongs is never followed
     assert _hook(server_env, "userpromptsubmit", SID_B).stdout == ""
     assert (elsewhere / ("cd" * 8)).exists()
+
+
+async def test_message_status_neutralizes_what_other_servers_wrote(
+    pair: dict[str, ServerProc], server_env: dict[str, str]
+) -> None:
+    """A wake outcome (any server records one) carrying ESC/CSI and a bidi override reaches
+    the model made visible, like every other string a peer could write."""
+    from oxtail_py import receipts
+
+    layout = Layout(Path(server_env["AGENTMAIL_HOME"]))
+    async with pair["alpha"].client() as a, pair["beta"].client() as _b:
+        sent = ok(await a.call_tool("send_message", {"target": "beta", "body": "hi"}))
+        mid = sent["message_id"]
+        receipts.record_wake_outcome(
+            layout, mid, status="confirmed\x1b[31m", detail="typed \u202eevil\x1b]0;x\x07",
+            by="self-heal\x9b",
+        )
+        status = ok(await a.call_tool("message_status", {"message_id": mid}))
+    text = json.dumps(status, ensure_ascii=False)
+    assert status["wakes"] and "evil" in text
+    assert not any(ch in text for ch in ("\x1b", "\u202e", "\x07", "\x9b"))
